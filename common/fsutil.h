@@ -1,0 +1,40 @@
+/* Safe opens, bounded reads, atomic durable replacement and OFD locks. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define MFA_FS_NOSYNC 0x1u /* write_atomic: skip fsyncs; caller syncfs()es the batch */
+
+/* Opens a directory with O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC and checks it: a directory, owned by
+ * geteuid(), no group/world permission bits. -ELOOP symlink, -ENOTDIR, -EPERM unsafe. */
+int mfa_fs_open_dir(const char *path, int *ret_fd);
+
+/* The same for NAME inside dir_fd; with create, mkdirat(0700) it first when missing. */
+int mfa_fs_open_subdir(int dir_fd, const char *name, bool create, int *ret_fd);
+
+/* openat(dir_fd, name, flags|O_NOFOLLOW|O_CLOEXEC|O_NOCTTY, mode), then fstat: a regular
+ * file, owned by geteuid(), (st_mode & 077) == 0. -ELOOP symlink, -EPERM unsafe owner/mode,
+ * -EBADFD not a regular file, else -errno from openat. */
+int mfa_fs_open_regular(int dir_fd, const char *name, int flags, mode_t mode, int *ret_fd);
+
+/* The checks above on an open fd; want_dir selects directory or regular file; strict_mode
+ * refuses any group/world bit, otherwise only group/world write (config files are 0644). */
+int mfa_fs_check_fd(int fd, bool want_dir, bool strict_mode);
+
+/* Reads the whole of fd into buf (NUL-terminated). -EFBIG when it holds size-1 bytes or more. */
+int mfa_fs_read_fd(int fd, char *buf, size_t size, size_t *ret_len);
+
+/* write(2) until all is written, retrying EINTR and short writes (atomicio). */
+int mfa_fs_write_all(int fd, const void *buf, size_t len);
+
+/* Replaces dir_fd/name atomically and durably: .tmp-<name>-<random> (O_CREAT|O_EXCL, 0600),
+ * write all, fsync, renameat, fsync(dir_fd). On any failure the temp file is unlinked and the
+ * old file kept. MFA_FS_NOSYNC skips both fsyncs (bulk: the caller syncfs()es before it
+ * reports success). */
+int mfa_fs_write_atomic(int dir_fd, const char *name, const void *buf, size_t len, unsigned flags);
+
+/* Exclusive OFD lock (F_OFD_SETLK, fcntl) on fd, retried with backoff for at most timeout_ms.
+ * Released when the last fd of that open file description closes. -ETIMEDOUT when held. */
+int mfa_fs_lock(int fd, unsigned timeout_ms);

@@ -1,0 +1,70 @@
+/* TOTP secrets in guarded memory, base32, otpauth:// URIs and recovery codes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* Secret bytes live in sodium_malloc()ed memory (guard pages, mlock, wiped on free). */
+struct mfa_secret {
+	unsigned char *bytes;
+	size_t len;
+};
+
+#define MFA_SECRET_MIN_BYTES 20 /* 160 bits, RFC 4226 §4 R6 */
+#define MFA_SECRET_MAX_BYTES 64
+/* Base32 of MFA_SECRET_MAX_BYTES with padding, plus NUL. */
+#define MFA_SECRET_B32_MAX 112
+
+/* Recovery codes: 16 base32 characters shown as XXXX-XXXX-XXXX-XXXX (80 bits). */
+#define MFA_RECOVERY_MAX 20
+#define MFA_RECOVERY_CODE_LEN 19 /* with dashes, without NUL */
+/* Stored form: "<salt hex 32>$<BLAKE2b-256 hex 64>", NUL-terminated. */
+#define MFA_RECOVERY_HASH_LEN 97
+
+/* Must be called once before any other function here (wraps sodium_init()); 0 or -EIO. */
+int mfa_secret_init(void);
+
+/* A new random secret of len bytes (MFA_SECRET_MIN_BYTES..MAX) from libsodium. */
+int mfa_secret_new(size_t len, struct mfa_secret **ret_secret);
+/* Copies len raw bytes into a new guarded secret (tests, RFC vectors). */
+int mfa_secret_from_bytes(const void *bytes, size_t len, struct mfa_secret **ret_secret);
+/* Decodes base32 (liboath; case-insensitive, spaces and padding allowed). -EINVAL if
+ * malformed or decodes to fewer than 10 or more than MFA_SECRET_MAX_BYTES bytes. */
+int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret);
+/* Encodes into buf (unpadded base32, upper case); size >= MFA_SECRET_B32_MAX.
+ * buf holds a secret: the caller wipes it (sodium_memzero) after use. */
+int mfa_secret_to_base32(const struct mfa_secret *s, char *buf, size_t size);
+/* buf as groups of 4 separated by spaces ("JBSW Y3DP ..."); size >= 2 * MFA_SECRET_B32_MAX. */
+int mfa_secret_to_base32_grouped(const struct mfa_secret *s, char *buf, size_t size);
+/* sodium_free(); accepts NULL. */
+void mfa_secret_free(struct mfa_secret *s);
+static inline void mfa_secret_freep(struct mfa_secret **s)
+{
+	mfa_secret_free(*s);
+	*s = NULL;
+}
+
+/* otpauth://totp/ISSUER:ACCOUNT?secret=B32&issuer=ISSUER&algorithm=A&digits=D&period=P
+ * with RFC 3986 percent-encoding of issuer and account. *ret_uri is sodium_malloc()ed
+ * (it holds the secret): free it with mfa_secret_free_string(). */
+int mfa_secret_otpauth_uri(const struct mfa_secret *s, const char *issuer, const char *account,
+			   enum mfa_algo algo, unsigned digits, unsigned period, char **ret_uri);
+void mfa_secret_free_string(char *str);
+
+/* Percent-encodes everything but RFC 3986 unreserved characters (tests use it directly). */
+int mfa_secret_percent_encode(const char *in, char *buf, size_t size);
+
+/* n new recovery codes, each MFA_RECOVERY_CODE_LEN+1 bytes, into codes (sodium_malloc()ed by
+ * the caller or on the stack with cleanup wipe), and their salted hashes into hashes. */
+int mfa_recovery_generate(unsigned n, char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
+			  char (*hashes)[MFA_RECOVERY_HASH_LEN]);
+/* Hash one code with a fresh salt. */
+int mfa_recovery_hash(const char *code, char hash[MFA_RECOVERY_HASH_LEN]);
+/* Index of the stored hash that matches input (normalised: case, dashes and spaces
+ * ignored), or -ENOENT. Every hash is checked (no early exit) and compared in constant
+ * time. */
+int mfa_recovery_match(const char *input, const char (*hashes)[MFA_RECOVERY_HASH_LEN], unsigned n);
+/* 1 if input looks like a recovery code rather than a TOTP code, else 0. */
+int mfa_recovery_looks_like(const char *input);

@@ -1,0 +1,62 @@
+/* User names (validation, file-name mapping), NSS groups and the two policy decisions both
+ * sides need: is this user enforced, may this actor reset that user. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+#define MFA_USER_NAME_MAX 128
+/* Percent-encoded file name of a valid user name, with NUL; always fits NAME_MAX with room
+ * for the ".tmp-" prefix and random suffix. */
+#define MFA_USER_FILE_MAX (3 * MFA_USER_NAME_MAX + 1)
+
+/* 0 if name may be a user name here, -EINVAL otherwise: empty, longer than
+ * MFA_USER_NAME_MAX, containing '/', whitespace, control characters or DEL, or starting with
+ * '.' or '-'. '@' and '\' (directory users) are allowed. */
+int mfa_user_validate(const char *name);
+
+/* Injective name -> file name: bytes outside [A-Za-z0-9._@+-] become %XX, '%' included
+ * ("DOM\\bob" -> "DOM%5Cbob"). -EINVAL invalid name, -ENOBUFS buffer too small. */
+int mfa_user_to_filename(const char *name, char *buf, size_t size);
+/* The inverse; -EINVAL for names that no user maps to (".lock", ".tmp-x", bad escapes). */
+int mfa_user_from_filename(const char *fname, char *buf, size_t size);
+
+/* 1 if the user is a member (primary or supplementary, via getpwnam_r + getgrouplist) of any
+ * group in groups, 0 if not, -ENOENT unknown user, other < 0 lookup failure. Group names that
+ * do not resolve are skipped. */
+int mfa_user_in_groups(const char *name, const struct mfa_strlist *groups);
+
+/* 1 enforced, 0 not, < 0 cannot tell (the caller fails closed).
+ * enforced = named in enforce.users, or (enforce.all or member of enforce.groups) and not a
+ * member of enforce.exempt_groups. Naming a user explicitly beats an exemption. */
+int mfa_user_is_enforced(const struct mfa_config *cfg, const char *name);
+
+/* The name of uid through NSS into buf. -ENOENT unknown uid. */
+int mfa_user_name_of(uid_t uid, char *buf, size_t size);
+
+enum mfa_reset_verdict {
+	MFA_RESET_ALLOWED,
+	MFA_RESET_NOT_ADMIN,    /* actor in no reset.admin_groups (and not root) */
+	MFA_RESET_SELF,         /* non-root admin resetting themself, allow_self_reset off */
+	MFA_RESET_PROTECTED,    /* target in reset.protected_groups, actor not root */
+	MFA_RESET_INVALID_NAME, /* target fails mfa_user_validate() */
+	MFA_RESET_UNKNOWN_USER, /* target unknown to NSS */
+};
+
+/* 1 if actor (uid and its NSS name) may administer resets: root, or a *current* member of
+ * any reset.admin_groups. 0 no, < 0 cannot tell. */
+int mfa_user_is_admin(const struct mfa_config *cfg, uid_t actor_uid, const char *actor);
+
+/* The verdict for actor resetting (or unlocking) target, admin check included; < 0 when a
+ * lookup failed (refuse). */
+int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
+		       const char *target);
+const char *mfa_reset_verdict_to_string(enum mfa_reset_verdict v);
+
+/* Members of group: its member list plus users whose primary group it is (getpwent).
+ * -ENOENT unknown group. *ret owns the names; free with mfa_strlist_free(). */
+int mfa_user_group_members(const char *group, struct mfa_strlist *ret);
+void mfa_strlist_free(struct mfa_strlist *l);

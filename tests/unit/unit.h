@@ -1,0 +1,38 @@
+/* Shared main() for the cmocka unit tests: `test_x NAME` runs the one test NAME, so that meson
+ * lists every case as its own named test; a NAME that matches no test is a failure, never a
+ * silent pass of zero tests. */
+#pragma once
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static inline int mfa_unit_main(int argc, char **argv, const struct CMUnitTest *tests,
+				size_t n, const char *group)
+{
+	if (argc > 1) {
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			if (strcmp(tests[i].name, argv[1]) == 0)
+				break;
+		if (i == n) {
+			fprintf(stderr, "%s: no test named %s\n", group, argv[1]);
+			return 2;
+		}
+		cmocka_set_test_filter(argv[1]);
+	}
+	return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+
+#define MFA_UNIT_MAIN(tests)                                                                   \
+	int main(int argc, char **argv)                                                        \
+	{                                                                                      \
+		return mfa_unit_main(argc, argv, tests, sizeof(tests) / sizeof((tests)[0]),   \
+				     __FILE__);                                                \
+	}
