@@ -1,0 +1,181 @@
+# shellcheck shell=bash
+# Functions of scripts/bench (sourced). Expects: top, build, work, secdir, sink_pid.
+
+bench_build() {
+	local log=$top/bench/.meson-setup.log
+	if [ ! -f "$build/build.ninja" ]; then
+		rm -rf "$build/meson-private" "$build/meson-info"
+		meson setup "$build" -Dbuildtype=release -Dtests=false >"$log" 2>&1 ||
+			{ tail -3 "$log" >&2; }
+		rm -f "$log"
+	fi
+	if [ ! -f "$build/build.ninja" ] || ! ninja -C "$build" >"$log" 2>&1; then
+		[ -f "$log" ] && tail -5 "$log" >&2
+		echo "scripts/bench: the build failed; what did not build is left out" >&2
+	fi
+	rm -f "$log"
+	make -s -C "$top/bench" BUILD="$build" pam_bench
+	if [ -f "$build/common/libmfa.a" ]; then
+		make -s -C "$top/bench" BUILD="$build" bench-totp-state
+	fi
+}
+
+bench_have_totp() {
+	[ -f "$build/pam_module/pam_totp.so" ] && [ -x "$top/bench/bench-totp-state" ]
+}
+
+bench_modules() {
+	bench_have_totp && echo totp
+	echo ga oath none
+}
+
+# A Unix datagram listener on /dev/log for the run, when nothing listens there: without one
+# glibc's syslog() writes every line to the console (see TESTING-NOTES).
+bench_sink_start() {
+	[ -e /dev/log ] && return 0
+	python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+os.chmod("/dev/log", 0o666)
+n = 0
+while True:
+    s.recv(65536)
+' &
+	sink_pid=$!
+	local i
+	for i in $(seq 50); do
+		[ -S /dev/log ] && return 0
+		sleep 0.1
+	done
+	echo "scripts/bench: syslog listener did not start" >&2
+	return 1
+}
+
+bench_sink_stop() {
+	if [ -n "${sink_pid:-}" ]; then
+		kill "$sink_pid" 2>/dev/null || true
+		wait "$sink_pid" 2>/dev/null || true
+		rm -f /dev/log
+		sink_pid=""
+	fi
+}
+
+# The fake population of n users (nss_wrapper files), the PAM services and pam_totp's config.
+bench_population() {
+	local n=$1 pop=$work/pop
+	rm -rf "$pop"
+	mkdir -m 0700 -p "$pop/pam.d"
+	"$top/bench/pam_bench" setup "$pop" "$n" nss
+	printf 'auth required %s/pam_permit.so\n' "$secdir" >"$pop/pam.d/bench-none"
+	printf 'auth required %s/pam_google_authenticator.so secret=%s/ga/${USER} user=root\n' \
+		"$secdir" "$pop" >"$pop/pam.d/bench-ga"
+	printf 'auth required %s/pam_oath.so usersfile=%s/oath.users window=1 digits=6\n' \
+		"$secdir" "$pop" >"$pop/pam.d/bench-oath"
+	printf 'auth required %s/pam_totp.so config=%s/pam_totp.conf\n' \
+		"$build/pam_module" "$pop" >"$pop/pam.d/bench-totp"
+	local t
+	for t in auth account password session; do
+		printf '%s required %s/pam_deny.so\n' "$t" "$secdir"
+	done >"$pop/pam.d/other"
+	cat >"$pop/pam_totp.conf" <<-CONF
+	issuer = "bench";
+	state_dir = "$pop/state";
+	totp = { algorithm = "SHA1"; digits = 6; period = 30; window = 1; };
+	enforce = { all = true; users = []; groups = []; exempt_groups = []; };
+	enrollment = { allow = false; qr = false; recovery_codes = 0; reset_expires = 0; };
+	lockout = { max_failures = 5; lock_seconds = 300; };
+	reset = { admin_groups = [ "root" ]; socket = "$work/resetd.sock";
+	          allow_self_reset = false; protected_groups = []; };
+	CONF
+	chmod 0600 "$pop/pam_totp.conf"
+}
+
+# The shell command that writes fresh state of module m for n users (replays are rejected,
+# so every run starts clean).
+bench_state_cmd() {
+	local m=$1 n=$2 pop=$work/pop b=$top/bench
+	case $m in
+	ga) echo "rm -rf '$pop/ga' && '$b/pam_bench' setup '$pop' $n ga" ;;
+	oath) echo "rm -f '$pop'/oath.users* && '$b/pam_bench' setup '$pop' $n oath" ;;
+	totp) echo "rm -rf '$pop/state' && mkdir -m 0700 '$pop/state' &&" \
+		"'$b/bench-totp-state' '$pop/state' $n" ;;
+	*) echo true ;;
+	esac
+}
+
+bench_state() {
+	sh -c "$(bench_state_cmd "$1" "$2")" && sync
+}
+
+bench_env() {
+	env LD_PRELOAD="libpam_wrapper.so libnss_wrapper.so" PAM_WRAPPER=1 \
+		PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$work/pop/pam.d" \
+		NSS_WRAPPER_PASSWD="$work/pop/passwd" NSS_WRAPPER_GROUP="$work/pop/group" "$@"
+}
+
+# Logins to time for module m at n users: pam_oath rewrites its whole users file on every
+# login, so above BENCH_FULL users it gets a smaller sample (BENCH_OATH_SAMPLE).
+bench_logins() {
+	local m=$1 n=$2 logins=$3
+	if [ "$m" = oath ] && [ "$n" -gt "$full" ] && [ "$logins" -gt "${BENCH_OATH_SAMPLE:-300}" ]; then
+		logins=${BENCH_OATH_SAMPLE:-300}
+	fi
+	echo "$logins"
+}
+
+# One timed run. Below BENCH_REPEAT_MIN users (default 100) the users log in repeatedly
+# (BENCH_REPEAT logins in all, default 50), the state being rewritten untimed in between.
+bench_run() {
+	local m=$1 n=$2 logins=$3 extra="" reset=""
+	[ "$m" = none ] && extra=noprompt
+	bench_state "$m" "$n" >/dev/null
+	if [ "$n" -lt "${BENCH_REPEAT_MIN:-100}" ]; then
+		logins=${BENCH_REPEAT:-50}
+		reset="$(bench_state_cmd "$m" "$n") >/dev/null && sync"
+	fi
+	# shellcheck disable=SC2086
+	BENCH_RESET_CMD=$reset bench_env "$top/bench/pam_bench" run "bench-$m" "$m" "$n" \
+		"$logins" $extra 2>>"$work/stderr.log" || true
+}
+
+# Instructions per login (callgrind) and syscalls per login (strace -c) at n users, each as
+# the difference between a run of k+1 logins and a run of 1, divided by k.
+bench_profiles() {
+	local n=$1 k=200 ks=20 m extra
+	bench_population "$n"
+	echo "Per-login profile at $n users (difference of a ${k}+1- and a 1-login run):"
+	for m in $(bench_modules); do
+		extra=""
+		[ "$m" = none ] && extra=noprompt
+		bench_state "$m" "$n" >/dev/null
+		# shellcheck disable=SC2086
+		bench_env valgrind -q --tool=callgrind --callgrind-out-file="$work/cg.$m.1" \
+			"$top/bench/pam_bench" run "bench-$m" "$m" "$n" 1 $extra >/dev/null 2>&1 || true
+		bench_state "$m" "$n" >/dev/null
+		# shellcheck disable=SC2086
+		bench_env valgrind -q --tool=callgrind --callgrind-out-file="$work/cg.$m.k" \
+			"$top/bench/pam_bench" run "bench-$m" "$m" "$n" $((k + 1)) $extra \
+			>/dev/null 2>&1 || true
+		bench_state "$m" "$n" >/dev/null
+		# shellcheck disable=SC2086
+		bench_env strace -f -c -o "$work/st.$m.1" "$top/bench/pam_bench" run "bench-$m" \
+			"$m" "$n" 1 $extra >/dev/null 2>&1 || true
+		bench_state "$m" "$n" >/dev/null
+		# shellcheck disable=SC2086
+		bench_env strace -f -c -o "$work/st.$m.k" "$top/bench/pam_bench" run "bench-$m" \
+			"$m" "$n" $((ks + 1)) $extra >/dev/null 2>&1 || true
+		python3 "$top/bench/table.py" profile "$m" "$work/cg.$m.1" "$work/cg.$m.k" "$k" \
+			"$work/st.$m.1" "$work/st.$m.k" "$ks"
+	done
+}
+
+bench_admin() {
+	if [ -f "$top/bench/admin.sh" ] && [ -x "$build/resetd/mfa-resetd" ] &&
+		[ -x "$build/resetd/mfa-reset" ]; then
+		. "$top/bench/admin.sh"
+		bench_admin_run
+	else
+		echo "Admin figures: mfa-resetd/mfa-reset not built in $build; skipped."
+	fi
+}

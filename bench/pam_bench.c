@@ -1,0 +1,246 @@
+/* pam_totp benchmark harness.
+ *
+ *   pam_bench setup DIR N [nss] [ga] [oath]
+ *       writes DIR/passwd + DIR/group (nss_wrapper), DIR/ga/<user> (pam_google_authenticator)
+ *       and DIR/oath.users (pam_oath) for users 0..N-1.
+ *   pam_bench run SERVICE LABEL N SAMPLE [noprompt]
+ *       pam_start + pam_authenticate + pam_end through SERVICE for SAMPLE users spread evenly
+ *       over the N-user population (all of them when SAMPLE >= N), each answering its prompt
+ *       with its current code, and prints one RESULT line: successes, median and p99 us per
+ *       login, peak RSS, and the median cost of one getpwnam() of a sampled user.
+ *       With BENCH_RESET_CMD in the environment, SAMPLE may exceed N (the 1-user size):
+ *       each user logs in again after that command has rewritten the state, untimed.
+ *
+ * Run under pam_wrapper and nss_wrapper (scripts/bench sets the environment). */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <liboath/oath.h>
+#include <security/pam_appl.h>
+
+#include "bench.h"
+
+struct answer {
+	char code[BENCH_DIGITS + 1];
+	unsigned prompts;
+};
+
+static int
+conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	struct answer *a = data;
+	struct pam_response *r;
+	int i;
+
+	r = calloc((size_t)n, sizeof(*r));
+	if (!r)
+		return PAM_BUF_ERR;
+	for (i = 0; i < n; i++) {
+		if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF &&
+		    msg[i]->msg_style != PAM_PROMPT_ECHO_ON)
+			continue;
+		a->prompts++;
+		r[i].resp = strdup(a->code);
+		if (!r[i].resp) {
+			while (i-- > 0)
+				free(r[i].resp);
+			free(r);
+			return PAM_BUF_ERR;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+static double
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+percentile(double *v, unsigned n, double p)
+{
+	unsigned k;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	k = (unsigned)(p * n + 0.999999);
+	if (k == 0)
+		k = 1;
+	return v[(k > n ? n : k) - 1];
+}
+
+static unsigned
+sample_user(unsigned j, unsigned n, unsigned sample)
+{
+	return sample >= n ? j : (unsigned)((unsigned long long)j * n / sample);
+}
+
+/* Median cost of one getpwnam() of sampled users: what the user lookup costs every module
+ * that makes one (nss_wrapper scans its passwd list). Also loads nss_wrapper's cache before
+ * anything is measured, so the baseline's RSS includes it. */
+static double
+nss_cost(unsigned n, unsigned sample)
+{
+	char name[BENCH_NAME_MAX];
+	double v[64];
+	unsigned j, m = sample < 64 ? sample : 64;
+
+	bench_user_name(0, name);
+	(void)getpwnam(name);
+	if (m == 0)
+		return 0;
+	for (j = 0; j < m; j++) {
+		double t0;
+
+		bench_user_name(sample_user(j * (sample / m), n, sample), name);
+		t0 = now_us();
+		if (!getpwnam(name))
+			fprintf(stderr, "bench: getpwnam(%s) failed\n", name);
+		v[j] = now_us() - t0;
+	}
+	return percentile(v, m, 0.5);
+}
+
+static int
+one_login(const char *service, unsigned i, double *ret_us, unsigned *ret_prompts)
+{
+	unsigned char secret[BENCH_SECRET_LEN];
+	char name[BENCH_NAME_MAX];
+	struct answer a = { .prompts = 0 };
+	struct pam_conv pc = { conv, &a };
+	pam_handle_t *pamh = NULL;
+	double t0;
+	int r;
+
+	bench_user_name(i, name);
+	bench_user_secret(i, secret);
+	if (oath_totp_generate((const char *)secret, sizeof(secret), time(NULL), BENCH_PERIOD,
+			       0, BENCH_DIGITS, a.code) != OATH_OK)
+		return PAM_SYSTEM_ERR;
+	t0 = now_us();
+	r = pam_start(service, name, &pc, &pamh);
+	if (r == PAM_SUCCESS) {
+		r = pam_authenticate(pamh, 0);
+		pam_end(pamh, r);
+	}
+	*ret_us = now_us() - t0;
+	*ret_prompts = a.prompts;
+	return r;
+}
+
+/* An untimed login through the bare stack first, so the first timed login does not pay for
+ * libpam's and the harness's first-use costs (the module's own dlopen is paid by every login,
+ * as in a real login process). */
+static void
+warm_up(void)
+{
+	double us;
+	unsigned prompts;
+
+	(void)one_login("bench-none", 0, &us, &prompts);
+}
+
+/* Which user login j is. With BENCH_RESET_CMD set, SAMPLE may exceed N: the same users log
+ * in again after that command (run untimed) has rewritten the module's state, since a code
+ * is accepted only once. */
+static unsigned
+pick(unsigned j, unsigned n, unsigned logins, const char *reset_cmd)
+{
+	if (logins <= n)
+		return sample_user(j, n, logins);
+	if (j > 0 && j % n == 0 && system(reset_cmd) != 0)
+		fprintf(stderr, "bench: BENCH_RESET_CMD failed\n");
+	return j % n;
+}
+
+static int
+run(const char *service, const char *label, unsigned n, unsigned sample, int want_prompt)
+{
+	const char *reset_cmd = getenv("BENCH_RESET_CMD");
+	unsigned logins, ok = 0, first_err = 0, j;
+	double *lat, nss_us;
+	struct rusage ru;
+
+	if (reset_cmd && !*reset_cmd)
+		reset_cmd = NULL;
+	logins = sample < n || reset_cmd ? sample : n;
+	lat = calloc(logins ? logins : 1, sizeof(double));
+	if (!lat)
+		return 1;
+	nss_us = nss_cost(n, logins < n ? logins : n);
+	warm_up();
+	for (j = 0; j < logins; j++) {
+		unsigned prompts = 0, i = pick(j, n, logins, reset_cmd);
+		int r = one_login(service, i, &lat[j], &prompts);
+
+		if (r == PAM_SUCCESS && (prompts > 0) == want_prompt)
+			ok++;
+		else if (!first_err)
+			first_err = (unsigned)r + 1000 * prompts + 1;
+	}
+	if (first_err)
+		fprintf(stderr, "bench: %s: first failure: pam result %u, prompts %u\n", label,
+			(first_err - 1) % 1000, (first_err - 1) / 1000);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("RESULT label=%s users=%u logins=%u ok=%u median_us=%.1f p99_us=%.1f "
+	       "maxrss_kib=%ld getpwnam_us=%.1f\n", label, n, logins, ok,
+	       percentile(lat, logins, 0.5), percentile(lat, logins, 0.99), ru.ru_maxrss, nss_us);
+	free(lat);
+	return ok == logins ? 0 : 1;
+}
+
+static int
+setup(int argc, char **argv)
+{
+	unsigned n = (unsigned)strtoul(argv[3], NULL, 10);
+	int i, r = 0;
+
+	for (i = 4; i < argc && r == 0; i++) {
+		if (strcmp(argv[i], "nss") == 0)
+			r = bench_write_nss(argv[2], n);
+		else if (strcmp(argv[i], "ga") == 0)
+			r = bench_write_ga(argv[2], n);
+		else if (strcmp(argv[i], "oath") == 0)
+			r = bench_write_oath(argv[2], n);
+		else
+			r = -EINVAL;
+		if (r < 0)
+			fprintf(stderr, "bench: setup %s: %s\n", argv[i], strerror(-r));
+	}
+	return r < 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (oath_init() != OATH_OK)
+		return 1;
+	if (argc >= 4 && strcmp(argv[1], "setup") == 0)
+		return setup(argc, argv);
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "run") == 0)
+		return run(argv[2], argv[3], (unsigned)strtoul(argv[4], NULL, 10),
+			   (unsigned)strtoul(argv[5], NULL, 10),
+			   !(argc == 7 && strcmp(argv[6], "noprompt") == 0));
+	fprintf(stderr, "usage: pam_bench setup DIR N [nss] [ga] [oath]\n"
+			"       pam_bench run SERVICE LABEL N SAMPLE [noprompt]\n");
+	return 2;
+}

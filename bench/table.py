@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Formats scripts/bench output.
+
+table.py RESULTS            the latency/RSS table from the harness's RESULT lines
+table.py profile MODULE CG1 CGK K ST1 STK KS
+                            instructions per login (callgrind) and syscalls per login
+                            (strace -c), each as (run of K+1 logins - run of 1) / K
+"""
+import re
+import sys
+
+NAMES = {
+    "totp": "pam_totp",
+    "ga": "pam_google_authenticator",
+    "oath": "pam_oath",
+    "none": "bare stack (pam_permit)",
+}
+ORDER = ["totp", "ga", "oath", "none"]
+
+
+def parse_results(path):
+    rows = []
+    for line in open(path):
+        if not line.startswith("RESULT "):
+            continue
+        rows.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+    return rows
+
+
+def table(path):
+    rows = parse_results(path)
+    by = {(r["label"], int(r["users"])): r for r in rows}
+    sizes = sorted({int(r["users"]) for r in rows})
+    hdr = ("module", "users", "logins", "median us", "p99 us", "ratio to pam_totp",
+           "peak RSS KiB", "RSS over bare", "successes")
+    out = [hdr]
+    for n in sizes:
+        base = by.get(("totp", n))
+        bare = by.get(("none", n))
+        for m in ORDER:
+            r = by.get((m, n))
+            if not r:
+                continue
+            med = float(r["median_us"])
+            ratio = "%.2f" % (med / float(base["median_us"])) if base else "-"
+            rss = int(r["maxrss_kib"])
+            delta = "%+d" % (rss - int(bare["maxrss_kib"])) if bare and m != "none" else "-"
+            nl, nu = int(r["logins"]), int(r["users"])
+            logins = r["logins"] + ("" if nl == nu else " (sampled)" if nl < nu else
+                                    " (repeated)")
+            out.append((NAMES[m], "%d" % n, logins, "%.0f" % med, "%.0f" % float(r["p99_us"]),
+                        ratio, "%d" % rss, delta, "%s/%s" % (r["ok"], r["logins"])))
+    widths = [max(len(row[i]) for row in out) for i in range(len(hdr))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(hdr, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in out[1:]:
+        print("| " + " | ".join(c.rjust(w) if i else c.ljust(w)
+                                for i, (c, w) in enumerate(zip(row, widths))) + " |")
+    nss = {n: by[("none", n)]["getpwnam_us"] for n in sizes if ("none", n) in by}
+    if nss:
+        print("\nOne getpwnam() under nss_wrapper (linear scan of its passwd list), median us: " +
+              ", ".join("%d users %s" % (n, v) for n, v in nss.items()))
+    bad = [r for r in rows if r["ok"] != r["logins"]]
+    for r in bad:
+        print("FAILED LOGINS: %s at %s users: %s/%s succeeded" %
+              (NAMES[r["label"]], r["users"], r["ok"], r["logins"]))
+    return 1 if bad else 0
+
+
+def cg_total(path):
+    try:
+        for line in open(path):
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def strace_counts(path):
+    counts = {}
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return counts
+    for line in lines:
+        f = line.split()
+        if len(f) >= 5 and re.match(r"^[0-9.]+$", f[0]) and f[-1] != "total":
+            counts[f[-1]] = int(f[3])
+    return counts
+
+
+def profile(m, cg1, cgk, k, st1, stk, ks):
+    a, b = cg_total(cg1), cg_total(cgk)
+    ir = "%.0f" % ((b - a) / int(k)) if a is not None and b is not None else "n/a"
+    c1, ck = strace_counts(st1), strace_counts(stk)
+    per = {}
+    for name in set(c1) | set(ck):
+        d = (ck.get(name, 0) - c1.get(name, 0)) / int(ks)
+        if d >= 0.05:
+            per[name] = d
+    top = sorted(per.items(), key=lambda x: -x[1])
+    keys = ("fsync", "fdatasync", "rename", "renameat", "renameat2", "openat", "read",
+            "pread64", "write", "pwrite64", "fcntl", "flock", "sendto", "mmap")
+    shown = ", ".join("%s %.1f" % (s, per[s]) for s in keys if s in per)
+    print("  %-26s %s instructions/login; syscalls/login: %s" % (NAMES[m], ir, shown))
+    print("  %-26s all syscalls/login: %s" % ("", ", ".join("%s %.1f" % kv for kv in top)))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 2:
+        sys.exit(table(sys.argv[1]))
+    if len(sys.argv) == 9 and sys.argv[1] == "profile":
+        profile(*sys.argv[2:])
+        sys.exit(0)
+    sys.stderr.write(__doc__)
+    sys.exit(2)
