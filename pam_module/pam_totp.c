@@ -1,0 +1,161 @@
+/* pam_totp.so entry points and the decision order of SPEC §4: not enforced and no state ->
+ * ignore; locked out -> refuse; reset or enforced without state -> enrollment; enrolled ->
+ * verification. The decision read takes no lock; verify.c and enroll.c re-check under it. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "mfa-build.h"
+#include "pam_totp.h"
+#include "secret.h"
+#include "totp.h"
+#include "user.h"
+
+static void
+ctx_done(struct totp_ctx *ctx)
+{
+	mfa_config_free(&ctx->cfg);
+	closep(&ctx->dir_fd);
+}
+
+static int
+fail(struct totp_ctx *ctx, const char *reason, int r)
+{
+	struct mfa_event ev = totp_event("auth", ctx->user, "error", reason);
+
+	ev.error = r;
+	totp_log(ctx, LOG_ERR, &ev);
+	return totp_pam_code(r);
+}
+
+/* The user's name from PAM, validated and known to NSS; unknown names are not logged (they
+ * may be a password typed into the login prompt). */
+static int
+get_user(struct totp_ctx *ctx)
+{
+	const char *user = NULL;
+	int r;
+
+	r = pam_get_user(ctx->pamh, &user, NULL);
+	if (r != PAM_SUCCESS || !user) {
+		pam_syslog(ctx->pamh, LOG_ERR, "event=auth result=error reason=no-user");
+		return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;
+	}
+	if (mfa_user_validate(user) < 0) {
+		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=invalid-name");
+		return PAM_USER_UNKNOWN;
+	}
+	ctx->user = user;
+	return PAM_SUCCESS;
+}
+
+static int
+load_config(struct totp_ctx *ctx)
+{
+	const char *path = ctx->args.config ? ctx->args.config : MFA_DEFAULT_CONFIG;
+	struct mfa_err err = { 0 };
+	int r;
+
+	r = mfa_config_load(path, &ctx->cfg, &err);
+	if (r < 0) {
+		pam_syslog(ctx->pamh, LOG_ERR,
+			   "event=config result=error reason=%s line=%u detail='%s'",
+			   r == -ENOENT ? "missing" : "invalid", err.line, err.msg);
+		return PAM_AUTHINFO_UNAVAIL;
+	}
+	return PAM_SUCCESS;
+}
+
+static int
+refuse_locked(struct totp_ctx *ctx, const struct mfa_state *st)
+{
+	struct mfa_event ev = totp_event("verify", ctx->user, "refused", "locked-out");
+	char when[64], msg[160];
+
+	totp_format_time(st->locked_until, when, sizeof(when));
+	snprintf(msg, sizeof(msg), "Too many wrong codes: locked until %s.", when);
+	totp_error(ctx, msg);
+	ev.until = st->locked_until;
+	totp_log(ctx, LOG_NOTICE, &ev);
+	return PAM_AUTH_ERR;
+}
+
+/* Decides with the unlocked read st (NULL: no state). */
+static int
+decide(struct totp_ctx *ctx, int enforced, const struct mfa_state *st)
+{
+	time_t now = time(NULL);
+
+	if (!st && !enforced) {
+		struct mfa_event ev = totp_event("auth", ctx->user, "ignore", "not-enforced");
+
+		totp_log(ctx, LOG_DEBUG, &ev);
+		return PAM_IGNORE;
+	}
+	if (st && st->locked_until > now)
+		return refuse_locked(ctx, st);
+	if (!st || st->status == MFA_STATUS_RESET)
+		return totp_enroll(ctx, st);
+	return totp_verify(ctx);
+}
+
+static int
+authenticate(struct totp_ctx *ctx)
+{
+	_cleanup_(mfa_state_clearp) struct mfa_state st = { 0 };
+	struct mfa_err err = { 0 };
+	int enforced, r;
+
+	if ((r = get_user(ctx)) != PAM_SUCCESS)
+		return r;
+	if (mfa_secret_init() < 0 || mfa_totp_init() < 0)
+		return fail(ctx, "init", -EIO);
+	if ((r = load_config(ctx)) != PAM_SUCCESS)
+		return r;
+	enforced = mfa_user_is_enforced(&ctx->cfg, ctx->user);
+	if (enforced == -ENOENT) {
+		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=unknown-user");
+		return PAM_USER_UNKNOWN;
+	}
+	if (enforced < 0)
+		return fail(ctx, "group-lookup", enforced);
+	r = mfa_state_open_dir(ctx->cfg.state_dir, &ctx->dir_fd);
+	if (r == -ENOENT && !enforced)
+		return decide(ctx, enforced, NULL);
+	if (r < 0)
+		return fail(ctx, "state-dir", r);
+	r = mfa_state_load(ctx->dir_fd, -1, ctx->user, &st, &err);
+	if (r == -ENOENT)
+		return decide(ctx, enforced, NULL);
+	if (r < 0) {
+		pam_syslog(ctx->pamh, LOG_ERR,
+			   "event=auth user='%s' result=error reason=state line=%u detail='%s' "
+			   "error='%s'",
+			   ctx->user, err.line, err.msg, strerror(-r));
+		return totp_pam_code(r);
+	}
+	return decide(ctx, enforced, &st);
+}
+
+PAM_EXTERN int
+pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct totp_ctx ctx = { .pamh = pamh, .dir_fd = -1 };
+	int r;
+
+	totp_args_parse(pamh, flags, argc, argv, &ctx.args);
+	r = authenticate(&ctx);
+	ctx_done(&ctx);
+	return r;
+}
+
+PAM_EXTERN int
+pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return PAM_SUCCESS;
+}

@@ -1,0 +1,37 @@
+/* The one place where -errno becomes a PAM code, and where event lines are sent. Anything
+ * unexpected fails closed; nothing maps to success. */
+#include <errno.h>
+#include <syslog.h>
+
+#include <security/pam_ext.h>
+
+#include "pam_totp.h"
+
+int
+totp_pam_code(int r)
+{
+	switch (r) {
+	case 0:
+		return PAM_SUCCESS;
+	case -ENOMEM:
+		return PAM_BUF_ERR;
+	case -ENOTCONN:
+	case -EIO:
+	case -ETIMEDOUT:
+		/* the conversation, the disk or the lock: the service is unavailable */
+		return PAM_AUTHINFO_UNAVAIL;
+	default:
+		return PAM_AUTH_ERR;
+	}
+}
+
+void
+totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev)
+{
+	char line[512];
+
+	if (prio == LOG_DEBUG && !ctx->args.debug)
+		return;
+	mfa_log_format(ev, line, sizeof(line));
+	pam_syslog(ctx->pamh, prio, "%s", line);
+}

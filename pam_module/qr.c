@@ -1,0 +1,86 @@
+/* The otpauth:// URI as a QR code of UTF-8 half blocks (two module rows per text line), as
+ * `qrencode -t UTF8` draws it: light modules are blocks, so it scans on a dark terminal. The
+ * text holds the secret: it lives in sodium_malloc()ed memory. */
+#include <errno.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "mfa-build.h"
+#include "pam_totp.h"
+#include "secret.h"
+
+#if HAVE_QRENCODE
+#include <qrencode.h>
+
+#define QR_QUIET 2      /* modules of light border on each side */
+#define QR_MAX_WIDTH 73 /* modules; with the border it still fits 80 columns */
+
+static void
+qr_freep(QRcode **q)
+{
+	if (*q)
+		QRcode_free(*q);
+}
+
+/* 1 when module (x, y) is dark; the border and beyond are light. */
+static int
+dark(const QRcode *q, int x, int y)
+{
+	if (x < 0 || y < 0 || x >= q->width || y >= q->width)
+		return 0;
+	return q->data[y * q->width + x] & 1;
+}
+
+static const char *
+half_block(int top_light, int bottom_light)
+{
+	if (top_light && bottom_light)
+		return "\xe2\x96\x88"; /* U+2588 full block */
+	if (top_light)
+		return "\xe2\x96\x80"; /* U+2580 upper half */
+	if (bottom_light)
+		return "\xe2\x96\x84"; /* U+2584 lower half */
+	return " ";
+}
+
+int
+totp_qr_render(const char *uri, char **ret_text)
+{
+	_cleanup_(qr_freep) QRcode *q = NULL;
+	size_t cols, rows, size, len = 0;
+	char *text;
+
+	q = QRcode_encodeString(uri, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	if (!q)
+		return errno == ERANGE || errno == EINVAL ? -E2BIG : -ENOMEM;
+	if (q->width > QR_MAX_WIDTH)
+		return -E2BIG;
+	cols = (size_t)q->width + 2 * QR_QUIET;
+	rows = (cols + 1) / 2;
+	size = rows * (cols * 3 + 1) + 1;
+	text = sodium_malloc(size);
+	if (!text)
+		return -ENOMEM;
+	for (int y = -QR_QUIET; y < q->width + QR_QUIET; y += 2) {
+		for (int x = -QR_QUIET; x < q->width + QR_QUIET; x++) {
+			const char *s = half_block(!dark(q, x, y), !dark(q, x, y + 1));
+
+			memcpy(text + len, s, strlen(s));
+			len += strlen(s);
+		}
+		text[len++] = '\n';
+	}
+	if (len > 0)
+		len--; /* no trailing newline */
+	text[len] = '\0';
+	*ret_text = text;
+	return 0;
+}
+#else
+int
+totp_qr_render(const char *uri, char **ret_text)
+{
+	return -ENOTSUP;
+}
+#endif

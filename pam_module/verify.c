@@ -1,0 +1,172 @@
+/* Verification of an enrolled user: ask, then under the user's lock reload, check the code
+ * (window, strictly increasing step), count failures and lock out, or consume a recovery
+ * code. The lock is never held while the user types. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "pam_totp.h"
+#include "secret.h"
+#include "totp.h"
+
+struct outcome {
+	const char *result; /* "ok", "fail", "refused" */
+	const char *reason;
+	bool full_store;    /* a recovery code was consumed: rewrite the state file */
+};
+
+static void
+log_outcome(struct totp_ctx *ctx, const struct outcome *o, const struct mfa_state *st)
+{
+	bool ok = strcmp(o->result, "ok") == 0;
+	struct mfa_event ev = totp_event("verify", ctx->user, o->result, o->reason);
+
+	if (!ok)
+		ev.failures = st->failures;
+	if (o->full_store)
+		ev.count = st->n_recovery;
+	totp_log(ctx, LOG_NOTICE, &ev);
+	if (st->locked_until > 0 && !ok) {
+		ev = totp_event("lockout", ctx->user, "refused", NULL);
+		ev.until = st->locked_until;
+		totp_log(ctx, LOG_NOTICE, &ev);
+	}
+}
+
+/* Removes recovery hash i, keeping the others in order. */
+static void
+drop_recovery(struct mfa_state *st, unsigned i)
+{
+	for (; i + 1 < st->n_recovery; i++)
+		memcpy(st->recovery[i], st->recovery[i + 1], MFA_RECOVERY_HASH_LEN);
+	sodium_memzero(st->recovery[st->n_recovery - 1], MFA_RECOVERY_HASH_LEN);
+	st->n_recovery--;
+}
+
+/* Checks the answer against st (loaded under the lock) at now and updates st. */
+static void
+check_answer(struct totp_ctx *ctx, struct mfa_state *st, const char *answer, time_t now,
+	     struct outcome *o)
+{
+	struct mfa_totp_params p = { st->algorithm, st->digits, st->period,
+				     ctx->cfg.totp.window };
+	int64_t step = -1;
+	int r;
+
+	if (strlen(answer) > TOTP_ANSWER_MAX) {
+		*o = (struct outcome){ "fail", "malformed", false };
+	} else if (mfa_recovery_looks_like(answer) == 1) {
+		r = mfa_recovery_match(answer, (const char(*)[MFA_RECOVERY_HASH_LEN])st->recovery,
+				       st->n_recovery);
+		if (r >= 0) {
+			drop_recovery(st, (unsigned)r);
+			*o = (struct outcome){ "ok", "recovery-code", true };
+		} else {
+			*o = (struct outcome){ "fail", "wrong-recovery-code", false };
+		}
+	} else {
+		r = mfa_totp_verify(st->secret, &p, now, answer, &step);
+		if (r == 0 && step > st->last_step) {
+			st->last_step = step;
+			*o = (struct outcome){ "ok", "code", false };
+		} else if (r == 0) {
+			*o = (struct outcome){ "fail", "replay", false };
+		} else if (r == -EINVAL) {
+			*o = (struct outcome){ "fail", "malformed", false };
+		} else {
+			*o = (struct outcome){ "fail", "wrong-code", false };
+		}
+	}
+	if (strcmp(o->result, "ok") == 0) {
+		st->failures = 0;
+		st->locked_until = 0;
+		return;
+	}
+	st->failures++;
+	if (ctx->cfg.lockout.max_failures > 0 && st->failures >= ctx->cfg.lockout.max_failures) {
+		st->locked_until = (int64_t)now + ctx->cfg.lockout.lock_seconds;
+		st->failures = 0;
+	}
+}
+
+/* Under the lock: reload, re-check the decision, check, store. */
+static int
+verify_locked(struct totp_ctx *ctx, const char *answer, struct outcome *o)
+{
+	_cleanup_(mfa_state_clearp) struct mfa_state st = { 0 };
+	_cleanup_close_ int lock_fd = -1;
+	struct mfa_err err = { 0 };
+	time_t now = time(NULL);
+	int r;
+
+	r = mfa_state_lock(ctx->dir_fd, ctx->user, MFA_STATE_LOCK_TIMEOUT_MS, &lock_fd);
+	if (r < 0)
+		return r;
+	r = mfa_state_load(ctx->dir_fd, lock_fd, ctx->user, &st, &err);
+	if (r < 0)
+		return r;
+	if (st.status != MFA_STATUS_ENROLLED) {
+		*o = (struct outcome){ "refused", "state-changed", false };
+		log_outcome(ctx, o, &st);
+		return -ESTALE;
+	}
+	if (st.locked_until > now) {
+		*o = (struct outcome){ "refused", "locked-out", false };
+		log_outcome(ctx, o, &st);
+		return -EACCES;
+	}
+	check_answer(ctx, &st, answer, now, o);
+	if (o->full_store)
+		r = mfa_state_store(ctx->dir_fd, lock_fd, ctx->user, &st, 0);
+	else
+		r = mfa_state_store_counters(lock_fd, &st);
+	if (r < 0) {
+		*o = (struct outcome){ 0 }; /* a success that cannot be stored is no success */
+		return r;
+	}
+	log_outcome(ctx, o, &st);
+	if (o->full_store) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "Recovery code accepted; %u left.", st.n_recovery);
+		totp_info(ctx, msg);
+	}
+	if (st.locked_until > now) {
+		char when[64], msg[160];
+
+		totp_format_time(st.locked_until, when, sizeof(when));
+		snprintf(msg, sizeof(msg), "Too many wrong codes: locked until %s.", when);
+		totp_error(ctx, msg);
+	}
+	return strcmp(o->result, "ok") == 0 ? 0 : -EACCES;
+}
+
+int
+totp_verify(struct totp_ctx *ctx)
+{
+	_cleanup_(totp_answer_freep) char *answer = NULL;
+	struct outcome o = { 0 };
+	struct mfa_event ev;
+	int r;
+
+	r = totp_ask_code(ctx, NULL, &answer);
+	if (r < 0) {
+		ev = totp_event("verify", ctx->user, "error", "conversation");
+		ev.error = r;
+		totp_log(ctx, LOG_ERR, &ev);
+		return PAM_CONV_ERR;
+	}
+	r = verify_locked(ctx, answer, &o);
+	if (r == 0)
+		return PAM_SUCCESS;
+	if (!o.result) { /* lock, load or store failed: nothing was logged yet */
+		ev = totp_event("verify", ctx->user, "error", "state");
+		ev.error = r;
+		totp_log(ctx, LOG_ERR, &ev);
+	}
+	return r == -EACCES || r == -ESTALE ? PAM_AUTH_ERR : totp_pam_code(r);
+}
