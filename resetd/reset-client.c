@@ -1,0 +1,151 @@
+/* mfa-reset: talking to mfa-resetd, and the confirmation on the terminal. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "reset.h"
+
+int client_connect(struct client *c, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	int wfd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	wfd = dup(fd);
+	if (wfd < 0)
+		return -errno;
+	c->rd = fdopen(fd, "r");
+	c->wr = fdopen(wfd, "w");
+	if (!c->rd || !c->wr) {
+		close(wfd);
+		return -ENOMEM;
+	}
+	c->fd = TAKE_FD(fd);
+	return 0;
+}
+
+void client_close(struct client *c)
+{
+	if (c->wr)
+		fclose(c->wr);
+	if (c->rd)
+		fclose(c->rd);
+	c->rd = c->wr = NULL;
+	c->fd = -1;
+}
+
+static int read_replies(struct client *c, reply_fn fn, void *userdata)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	struct mfa_reply rep;
+
+	while ((len = getline(&line, &cap, c->rd)) > 0) {
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		if (mfa_proto_parse_reply(line, &rep) < 0)
+			return -EPROTO;
+		if (rep.kind == MFA_REPLY_END)
+			return 0; /* counted line by line */
+		if (rep.kind == MFA_REPLY_DENIED) {
+			fprintf(stderr, "mfa-reset: not authorized: %s\n", rep.rest);
+			return -EACCES;
+		}
+		if (rep.kind == MFA_REPLY_ERROR) {
+			fprintf(stderr, "mfa-reset: daemon refused the request: %s (%s)\n",
+				rep.rest, rep.code ? rep.code : "?");
+			return -EPROTO;
+		}
+		if (fn(c, &rep, userdata) < 0)
+			return -ENOMEM;
+	}
+	fprintf(stderr, "mfa-reset: connection to mfa-resetd lost\n");
+	return -EPIPE;
+}
+
+int client_request(struct client *c, enum mfa_verb v, char *const *args, size_t n, reply_fn fn,
+		   void *userdata)
+{
+	int r;
+
+	if ((r = mfa_proto_write_request(c->wr, v, args, n)) < 0)
+		return r;
+	if (fflush(c->wr) != 0) {
+		fprintf(stderr, "mfa-reset: connection to mfa-resetd lost\n");
+		return -EPIPE;
+	}
+	return read_replies(c, fn, userdata);
+}
+
+int client_request_all(struct client *c, enum mfa_verb v, char *const *args, size_t n,
+		       reply_fn fn, void *userdata)
+{
+	size_t fixed = strlen(MFA_PROTO_MAGIC) + 2 + strlen(mfa_verb_to_string(v));
+	size_t i = 0;
+	int r;
+
+	do {
+		size_t j = i, len = fixed;
+
+		while (j < n && j - i < MFA_PROTO_ARGS_MAX &&
+		       len + 1 + strlen(args[j]) <= MFA_PROTO_LINE_MAX)
+			len += 1 + strlen(args[j++]);
+		if (j == i && n > 0)
+			return -E2BIG;
+		if ((r = client_request(c, v, args + i, j - i, fn, userdata)) < 0)
+			return r;
+		i = j;
+	} while (i < n);
+	return 0;
+}
+
+static int tty_answer(int fd)
+{
+	char buf[16] = { 0 };
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return 0;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return strcmp(buf, "y") == 0 || strcmp(buf, "yes") == 0 || strcmp(buf, "Y") == 0 ||
+	       strcmp(buf, "YES") == 0;
+}
+
+int confirm_reset(char *const *names, size_t n)
+{
+	_cleanup_close_ int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	_cleanup_fclose_ FILE *f = NULL;
+	int tfd;
+
+	if (fd < 0)
+		return -ENXIO;
+	tfd = dup(fd);
+	if (tfd < 0 || !(f = fdopen(tfd, "w"))) {
+		if (tfd >= 0)
+			close(tfd);
+		return -ENXIO;
+	}
+	fprintf(f, "Reset MFA for %zu user%s: ", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n && i < 5; i++)
+		fprintf(f, "%s%s", i ? ", " : "", names[i]);
+	fprintf(f, "%s\n", n > 5 ? ", ..." : "");
+	fprintf(f, "Their secrets and recovery codes are destroyed; this cannot be undone.\n"
+		   "Continue? [y/N] ");
+	fflush(f);
+	return tty_answer(fd);
+}

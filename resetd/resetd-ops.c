@@ -1,0 +1,173 @@
+/* mfa-resetd: RESET, RESET-GROUP and UNLOCK. Every target is authorized on its own
+ * (mfa_user_may_reset: current NSS groups), reset under the user's lock without fsync, and
+ * the whole batch made durable by one syncfs() before any "ok" goes out. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "resetd.h"
+#include "fsutil.h"
+#include "state.h"
+
+struct outcome {
+	const char *code; /* NULL: success */
+	const char *msg;
+	bool hide_name; /* do not log the target name */
+};
+
+typedef int (*target_op)(struct resetd_ctx *c, const char *name, int64_t now);
+
+int resetd_require_admin(struct resetd_ctx *c, const char *event, long long count)
+{
+	int r = mfa_user_is_admin(c->cfg, c->uid, c->actor);
+
+	if (r > 0)
+		return 1;
+	resetd_log_request(c, event, "refused", r == 0 ? "not-admin" : "lookup-failed", count);
+	fprintf(c->out, "denied not-authorized %s\n",
+		r == 0 ? "you are not a member of any reset.admin_groups group" :
+			 "cannot check your group membership");
+	return 0;
+}
+
+static struct outcome verdict_outcome(int v)
+{
+	switch (v) {
+	case MFA_RESET_ALLOWED: return (struct outcome){ NULL, NULL, false };
+	case MFA_RESET_NOT_ADMIN: return (struct outcome){ "not-authorized", "not authorized", false };
+	case MFA_RESET_SELF:
+		return (struct outcome){ "self-reset", "resetting yourself is not allowed", false };
+	case MFA_RESET_PROTECTED:
+		return (struct outcome){ "protected", "user is in a protected group", false };
+	case MFA_RESET_INVALID_NAME:
+		return (struct outcome){ "invalid-name", "not a valid user name", true };
+	case MFA_RESET_UNKNOWN_USER:
+		return (struct outcome){ "unknown-user", "no such user", true };
+	default: return (struct outcome){ "lookup-failed", "cannot look the user up", true };
+	}
+}
+
+static int reset_one(struct resetd_ctx *c, const char *name, int64_t now)
+{
+	_cleanup_close_ int lfd = -1;
+	struct mfa_state st = { 0 };
+	int r;
+
+	if ((r = mfa_state_lock(c->dir_fd, name, MFA_STATE_LOCK_TIMEOUT_MS, &lfd)) < 0)
+		return r;
+	/* No file, or a corrupt or unsafe one: the reset overwrites it from a zeroed state. */
+	(void)mfa_state_load(c->dir_fd, lfd, name, &st, NULL);
+	mfa_state_make_reset(&st, c->actor, now);
+	r = mfa_state_store(c->dir_fd, lfd, name, &st, MFA_FS_NOSYNC);
+	mfa_state_clear(&st);
+	return r;
+}
+
+static int unlock_one(struct resetd_ctx *c, const char *name, int64_t now)
+{
+	_cleanup_close_ int lfd = -1;
+	struct mfa_state st = { 0 };
+	int r;
+
+	if ((r = mfa_state_lock(c->dir_fd, name, MFA_STATE_LOCK_TIMEOUT_MS, &lfd)) < 0)
+		return r;
+	if ((r = mfa_state_load(c->dir_fd, lfd, name, &st, NULL)) < 0)
+		return r;
+	st.failures = 0;
+	st.locked_until = 0;
+	r = mfa_state_store_counters(lfd, &st);
+	mfa_state_clear(&st);
+	return r;
+}
+
+static struct outcome op_outcome(int r)
+{
+	switch (r) {
+	case 0: return (struct outcome){ NULL, NULL, false };
+	case -ENOENT: return (struct outcome){ "not-enrolled", "user has no MFA state", false };
+	case -ETIMEDOUT: return (struct outcome){ "busy", "state locked by a login, retry", false };
+	case -EBADMSG: return (struct outcome){ "corrupt-state", "state file is corrupt", false };
+	default: return (struct outcome){ "io-error", "cannot write the state", false };
+	}
+}
+
+static void finish(struct resetd_ctx *c, const char *event, const char *what, char *const *t,
+		   struct outcome *o, size_t n, size_t pre_failed)
+{
+	size_t n_ok = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!o[i].code) {
+			fprintf(c->out, "ok %s %s\n", t[i], what);
+			resetd_log_target(c, event, t[i], "ok", NULL);
+			n_ok++;
+			continue;
+		}
+		fprintf(c->out, "err %s %s %s\n", t[i], o[i].code, o[i].msg);
+		resetd_log_target(c, event, o[i].hide_name ? NULL : t[i],
+				  strcmp(o[i].code, "io-error") == 0 ? "error" : "refused",
+				  o[i].code);
+	}
+	fprintf(c->out, "end ok=%zu failed=%zu\n", n_ok, n - n_ok + pre_failed);
+}
+
+static int run_targets(struct resetd_ctx *c, const char *event, const char *what, target_op op,
+		       char *const *t, size_t n, size_t pre_failed)
+{
+	_cleanup_free_ struct outcome *o = calloc(n ? n : 1, sizeof(*o));
+	int64_t now = (int64_t)time(NULL);
+	bool any_ok = false;
+
+	if (!o)
+		return -ENOMEM;
+	resetd_log_request(c, event, "accepted", NULL, (long long)n);
+	for (size_t i = 0; i < n; i++) {
+		int v = mfa_user_may_reset(c->cfg, c->uid, c->actor, t[i]);
+
+		o[i] = verdict_outcome(v);
+		if (o[i].code)
+			continue;
+		o[i] = op_outcome(op(c, t[i], now));
+		any_ok |= !o[i].code;
+	}
+	/* Durable before anyone is told "ok": one syncfs for the whole batch. */
+	if (any_ok && op == reset_one && syncfs(c->dir_fd) < 0)
+		for (size_t i = 0; i < n; i++)
+			if (!o[i].code)
+				o[i] = op_outcome(-EIO);
+	finish(c, event, what, t, o, n, pre_failed);
+	return 0;
+}
+
+int resetd_reset(struct resetd_ctx *c, char *const *targets, size_t n)
+{
+	if (!resetd_require_admin(c, "reset", (long long)n))
+		return 0;
+	return run_targets(c, "reset", "reset", reset_one, targets, n, 0);
+}
+
+int resetd_unlock(struct resetd_ctx *c, char *const *targets, size_t n)
+{
+	if (!resetd_require_admin(c, "unlock", (long long)n))
+		return 0;
+	return run_targets(c, "unlock", "unlocked", unlock_one, targets, n, 0);
+}
+
+int resetd_reset_group(struct resetd_ctx *c, char *const *groups, size_t n)
+{
+	struct mfa_strlist all = { 0 };
+	size_t bad = 0;
+	int r;
+
+	if (!resetd_require_admin(c, "reset", (long long)n))
+		return 0;
+	r = resetd_expand_groups(c, groups, n, &all, &bad);
+	if (r >= 0)
+		r = run_targets(c, "reset", "reset", reset_one, all.v, all.n, bad);
+	mfa_strlist_free(&all);
+	return r;
+}

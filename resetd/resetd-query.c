@@ -1,0 +1,168 @@
+/* mfa-resetd: the read-only requests STATUS, LIST and PLAN-GROUP, and group expansion. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "resetd.h"
+#include "state.h"
+
+static const char *status_name(const struct mfa_state *st)
+{
+	if (!st)
+		return "none";
+	return st->status == MFA_STATUS_RESET ? "reset" : "enrolled";
+}
+
+static void status_line(FILE *out, const char *user, const struct mfa_state *st)
+{
+	const char *by = st && st->reset_by[0] && mfa_user_validate(st->reset_by) == 0 ?
+				 st->reset_by : "-";
+
+	fprintf(out, "status %s status=%s enrolled_at=%lld reset_at=%lld reset_by=%s "
+		     "locked_until=%lld failures=%u\n",
+		user, status_name(st), st ? (long long)st->enrolled_at : 0LL,
+		st ? (long long)st->reset_at : 0LL, by, st ? (long long)st->locked_until : 0LL,
+		st ? st->failures : 0u);
+}
+
+static bool user_exists(const char *name)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res;
+}
+
+/* One status line (or err line); 0 ok, -1 failed. */
+static int status_one(FILE *out, int dir_fd, const char *user, bool check_nss)
+{
+	struct mfa_state st = { 0 };
+	int r;
+
+	if (mfa_user_validate(user) < 0) {
+		fprintf(out, "err %s invalid-name not a valid user name\n", user);
+		return -1;
+	}
+	r = mfa_state_load(dir_fd, -1, user, &st, NULL);
+	if (r == -ENOENT && check_nss && !user_exists(user)) {
+		fprintf(out, "err %s unknown-user no such user\n", user);
+		return -1;
+	}
+	if (r < 0 && r != -ENOENT) {
+		fprintf(out, "err %s %s cannot read the state\n", user,
+			r == -EBADMSG ? "corrupt-state" : "unsafe-state");
+		return -1;
+	}
+	status_line(out, user, r == 0 ? &st : NULL);
+	mfa_state_clear(&st);
+	return 0;
+}
+
+int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n)
+{
+	size_t failed = 0;
+
+	if (!resetd_require_admin(c, "status", (long long)n))
+		return 0;
+	resetd_log_request(c, "status", "ok", NULL, (long long)n);
+	for (size_t i = 0; i < n; i++)
+		if (status_one(c->out, c->dir_fd, targets[i], true) < 0)
+			failed++;
+	fprintf(c->out, "end ok=%zu failed=%zu\n", n - failed, failed);
+	return 0;
+}
+
+struct list_ctx {
+	struct resetd_ctx *c;
+	size_t ok, failed;
+};
+
+static int list_cb(const char *user, void *userdata)
+{
+	struct list_ctx *l = userdata;
+
+	if (status_one(l->c->out, l->c->dir_fd, user, false) < 0)
+		l->failed++;
+	else
+		l->ok++;
+	return ferror(l->c->out) ? -EPIPE : 0;
+}
+
+int resetd_list(struct resetd_ctx *c)
+{
+	struct list_ctx l = { .c = c };
+	int r;
+
+	if (!resetd_require_admin(c, "list", -1))
+		return 0;
+	resetd_log_request(c, "list", "ok", NULL, -1);
+	r = mfa_state_foreach_user(c->dir_fd, list_cb, &l);
+	if (r == -EPIPE)
+		return r;
+	if (r < 0) {
+		fprintf(c->out, "error io-error cannot read the state directory\n");
+		return 0;
+	}
+	fprintf(c->out, "end ok=%zu failed=%zu\n", l.ok, l.failed);
+	return 0;
+}
+
+static int add_unique(struct mfa_strlist *all, const char *name)
+{
+	char **v;
+
+	if (mfa_strlist_contains(all, name))
+		return 0;
+	v = realloc(all->v, (all->n + 1) * sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	all->v = v;
+	if (!(all->v[all->n] = strdup(name)))
+		return -ENOMEM;
+	all->n++;
+	return 0;
+}
+
+int resetd_expand_groups(struct resetd_ctx *c, char *const *groups, size_t n,
+			 struct mfa_strlist *all, size_t *ret_bad)
+{
+	size_t bad = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct mfa_strlist m = { 0 };
+
+		if (mfa_user_group_members(groups[i], &m) < 0) {
+			fprintf(c->out, "err %s unknown-group no such group\n", groups[i]);
+			resetd_log_target(c, "reset-group", NULL, "refused", "unknown-group");
+			bad++;
+			continue;
+		}
+		for (size_t j = 0; j < m.n && r >= 0; j++)
+			r = add_unique(all, m.v[j]);
+		mfa_strlist_free(&m);
+	}
+	*ret_bad = bad;
+	return r;
+}
+
+int resetd_plan_group(struct resetd_ctx *c, char *const *groups, size_t n)
+{
+	struct mfa_strlist all = { 0 };
+	size_t bad = 0;
+	int r;
+
+	if (!resetd_require_admin(c, "plan", (long long)n))
+		return 0;
+	r = resetd_expand_groups(c, groups, n, &all, &bad);
+	if (r >= 0) {
+		for (size_t i = 0; i < all.n; i++)
+			fprintf(c->out, "member %s\n", all.v[i]);
+		fprintf(c->out, "end ok=%zu failed=%zu\n", all.n, bad);
+	}
+	mfa_strlist_free(&all);
+	return r;
+}
