@@ -1,6 +1,5 @@
 /* mfa-reset: the administrator's command. Unprivileged: it only talks to mfa-resetd, which
  * decides from the kernel's peer credentials who may do what. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>

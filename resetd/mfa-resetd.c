@@ -1,7 +1,6 @@
 /* mfa-resetd: the privileged half of MFA resets. Accepts connections on a Unix socket (passed
  * by systemd or its own), forks one child per connection up to a cap, and leaves every
  * decision to resetd-conn.c and resetd-ops.c. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

@@ -1,5 +1,4 @@
 /* mfa-reset: talking to mfa-resetd, and the confirmation on the terminal. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

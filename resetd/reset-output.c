@@ -1,5 +1,4 @@
 /* mfa-reset output: one line per user and a summary, or one JSON document. */
-#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

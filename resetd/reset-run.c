@@ -1,5 +1,4 @@
 /* mfa-reset: the request sequences behind each mode. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

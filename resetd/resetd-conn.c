@@ -1,6 +1,5 @@
 /* One connection of mfa-resetd: peer credentials, config, request lines with a deadline,
  * dispatch. Runs in a child process of its own. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>

@@ -1,7 +1,6 @@
 /* mfa-resetd: RESET, RESET-GROUP and UNLOCK. Every target is authorized on its own
  * (mfa_user_may_reset: current NSS groups), reset under the user's lock without fsync, and
  * the whole batch made durable by one syncfs() before any "ok" goes out. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

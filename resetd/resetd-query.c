@@ -1,5 +1,4 @@
 /* mfa-resetd: the read-only requests STATUS, LIST and PLAN-GROUP, and group expansion. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
