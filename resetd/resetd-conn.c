@@ -15,7 +15,7 @@
 
 struct linebuf {
 	char *buf; /* MFA_PROTO_LINE_MAX + 2 bytes */
-	size_t len;
+	size_t len = 0;
 	size_t consumed; /* bytes of the previous line still at the start of buf */
 };
 
@@ -160,8 +160,8 @@ static int handle_line(struct resetd_ctx *c, const char *line, size_t len)
 static void serve_lines(struct resetd_ctx *c, int fd)
 {
 	struct linebuf lb = { .buf = malloc(MFA_PROTO_LINE_MAX + 2) };
-	char *line;
-	size_t len;
+	char *line = NULL;
+	size_t len = 0;
 	int r;
 
 	if (!lb.buf)
