@@ -15,7 +15,7 @@
 
 struct linebuf {
 	char *buf; /* MFA_PROTO_LINE_MAX + 2 bytes */
-	size_t len = 0;
+	size_t len;
 	size_t consumed; /* bytes of the previous line still at the start of buf */
 };
 
