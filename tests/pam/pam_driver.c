@@ -1,0 +1,158 @@
+/* A PAM application for the tests: runs pam_authenticate() for one user of one service and
+ * answers each prompt from the next argument. It prints every message it receives
+ * ("INFO text", "ERROR text", "PROMPT text"), each call opened by "CALL n", and finally
+ * "RESULT <code> <name>".
+ *
+ * Answers: lit:TEXT       TEXT as typed
+ *          code:N         the TOTP code of step now+N for the key given with -k
+ *          enroll:N       the same for the key shown in this conversation ("Key: ...")
+ *          long           200 digits
+ *          stdin          print "WAITING", then answer the next line read from stdin
+ *                         (concurrency tests hold many logins at their prompt this way)
+ * Options: -s  PAM_SILENT;  -n  no conversation function;  -k B32  key for code:N. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_appl.h>
+
+#include "secret.h"
+#include "totp.h"
+
+struct driver {
+	char **answers;
+	int n_answers;
+	int next;
+	const char *key;   /* -k */
+	char shown[256];   /* key seen in a "Key: " message, spaces removed */
+};
+
+static void
+remember_key(struct driver *d, const char *msg)
+{
+	size_t n = 0;
+
+	if (strncmp(msg, "Key: ", 5) != 0)
+		return;
+	for (msg += 5; *msg && *msg != '(' && n + 1 < sizeof(d->shown); msg++)
+		if (*msg != ' ')
+			d->shown[n++] = *msg;
+	d->shown[n] = '\0';
+}
+
+static char *
+code_for(const char *b32, long offset)
+{
+	struct mfa_totp_params p = { MFA_ALGO_SHA1, 6, 30, 1 };
+	struct mfa_secret *s = NULL;
+	char code[MFA_CODE_MAX + 1];
+
+	if (!b32 || mfa_secret_from_base32(b32, &s) < 0)
+		return strdup("000000x");
+	if (mfa_totp_generate(s, &p, mfa_totp_step(&p, time(NULL)) + offset, code) < 0)
+		code[0] = '\0';
+	mfa_secret_free(s);
+	return strdup(code);
+}
+
+static char *
+answer(struct driver *d)
+{
+	const char *a;
+	char line[512];
+
+	if (d->next >= d->n_answers)
+		return NULL;
+	a = d->answers[d->next++];
+	if (strncmp(a, "lit:", 4) == 0)
+		return strdup(a + 4);
+	if (strncmp(a, "code:", 5) == 0)
+		return code_for(d->key, strtol(a + 5, NULL, 10));
+	if (strncmp(a, "enroll:", 7) == 0)
+		return code_for(d->shown[0] ? d->shown : NULL, strtol(a + 7, NULL, 10));
+	if (strcmp(a, "long") == 0) {
+		memset(line, '1', 200);
+		line[200] = '\0';
+		return strdup(line);
+	}
+	if (strcmp(a, "stdin") == 0) {
+		printf("WAITING\n");
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			return NULL;
+		line[strcspn(line, "\n")] = '\0';
+		return strdup(line);
+	}
+	return NULL;
+}
+
+static int
+conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	struct driver *d = data;
+	struct pam_response *r = calloc((size_t)n, sizeof(*r));
+
+	if (!r)
+		return PAM_BUF_ERR;
+	printf("CALL %d\n", n);
+	for (int i = 0; i < n; i++) {
+		switch (msg[i]->msg_style) {
+		case PAM_TEXT_INFO:
+			printf("INFO %s\n", msg[i]->msg);
+			remember_key(d, msg[i]->msg);
+			break;
+		case PAM_ERROR_MSG:
+			printf("ERROR %s\n", msg[i]->msg);
+			break;
+		default:
+			printf("PROMPT %s\n", msg[i]->msg);
+			fflush(stdout);
+			r[i].resp = answer(d);
+			if (!r[i].resp) {
+				for (int j = 0; j < i; j++)
+					free(r[j].resp);
+				free(r);
+				return PAM_CONV_ERR;
+			}
+		}
+	}
+	fflush(stdout);
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct driver d = { 0 };
+	struct pam_conv pc = { conv, &d };
+	pam_handle_t *pamh = NULL;
+	int flags = 0, opt, r;
+
+	while ((opt = getopt(argc, argv, "snk:")) != -1) {
+		if (opt == 's')
+			flags |= PAM_SILENT;
+		else if (opt == 'n')
+			pc.conv = NULL;
+		else if (opt == 'k')
+			d.key = optarg;
+		else
+			return 2;
+	}
+	if (argc - optind < 2 || mfa_secret_init() < 0 || mfa_totp_init() < 0)
+		return 2;
+	d.answers = argv + optind + 2;
+	d.n_answers = argc - optind - 2;
+	r = pam_start(argv[optind], argv[optind + 1], &pc, &pamh);
+	if (r != PAM_SUCCESS) {
+		printf("START %d\n", r);
+		return 3;
+	}
+	r = pam_authenticate(pamh, flags);
+	printf("RESULT %d %s\n", r, pam_strerror(pamh, r));
+	pam_end(pamh, r);
+	return 0;
+}

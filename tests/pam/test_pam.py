@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""The built pam_totp.so through a real PAM stack (pam_wrapper), users and groups from
+nss_wrapper, codes from liboath (pam_driver, state_tool). One behaviour per test function;
+meson runs each `def test_NAME(` as its own test: test_pam.py NAME.
+
+Environment (set by meson): PAM_TOTP_MODULE, PAM_DRIVER, STATE_TOOL, PAM_TEST_DIR (passwd,
+group), PAM_WRAPPER_LIB, NSS_WRAPPER_LIB, HAVE_QRENCODE, optionally VALGRIND."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+PAM_SUCCESS = 0
+PAM_AUTH_ERR = 7
+PAM_AUTHINFO_UNAVAIL = 9
+PAM_USER_UNKNOWN = 10
+PAM_CONV_ERR = 19
+# The stack turns the module's PAM_IGNORE into this code (pam_debug.so auth=maxtries on the
+# next line), so "ignored" is told apart from both success and failure.
+IGNORED = 11
+FAIL_CLOSED = (PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL)
+
+SERVICE = "pam_totp_test"
+KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+OTHER_KEY = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+
+CONFIG = """issuer = "Test Corp";
+state_dir = "{state_dir}";
+totp = {{ algorithm = "SHA1"; digits = 6; period = 30; window = 1; }};
+enforce = {{ all = false; users = []; groups = [ "mfa-users" ]; exempt_groups = [ "mfa-exempt" ]; }};
+enrollment = {{ allow = {allow}; qr = true; recovery_codes = 3; reset_expires = {expires}; }};
+lockout = {{ max_failures = 3; lock_seconds = 300; }};
+"""
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, *context):
+    if not cond:
+        raise Failure(what + "".join("\n--- " + str(c) for c in context))
+
+
+class Result:
+    def __init__(self, out, err):
+        self.out = out
+        self.err = err
+        m = re.search(r"^RESULT (\d+)", out, re.M)
+        self.code = int(m.group(1)) if m else None
+        self.info = re.findall(r"^INFO (.*)$", out, re.M)
+        self.errors = re.findall(r"^ERROR (.*)$", out, re.M)
+        self.prompts = re.findall(r"^PROMPT (.*)$", out, re.M)
+
+    def key(self):
+        for line in self.info:
+            if line.startswith("Key: "):
+                return line[5:].split("(")[0].replace(" ", "")
+        return None
+
+    def recovery_codes(self):
+        return [c for line in self.info for c in re.findall(r"^  ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})$", line)]
+
+    def __str__(self):
+        return "code=%s\nstdout:\n%s\nstderr:\n%s" % (self.code, self.out, self.err)
+
+
+class Env:
+    """A private state dir, config and PAM service in a temp dir."""
+
+    def __init__(self, allow="true", expires=0, config=None, args=""):
+        self.dir = tempfile.mkdtemp(prefix="pam_totp-test-")
+        self.state_dir = os.path.join(self.dir, "state")
+        os.mkdir(self.state_dir, 0o700)
+        os.chmod(self.state_dir, 0o700)
+        self.config = os.path.join(self.dir, "pam_totp.conf")
+        with open(self.config, "w") as f:
+            f.write(config if config is not None else
+                    CONFIG.format(state_dir=self.state_dir, allow=allow, expires=expires))
+        pamd = os.path.join(self.dir, "pam.d")
+        os.mkdir(pamd)
+        with open(os.path.join(pamd, SERVICE), "w") as f:
+            f.write("auth [success=done ignore=ignore default=die] %s config=%s %s\n"
+                    "auth requisite pam_debug.so auth=maxtries\n"
+                    % (os.environ["PAM_TOTP_MODULE"], self.config, args))
+        self.env = dict(os.environ)
+        self.env.update({
+            "LD_PRELOAD": "%s %s" % (os.environ["PAM_WRAPPER_LIB"], os.environ["NSS_WRAPPER_LIB"]),
+            "PAM_WRAPPER": "1",
+            "PAM_WRAPPER_SERVICE_DIR": pamd,
+            "PAM_WRAPPER_DEBUGLEVEL": "3",
+            "NSS_WRAPPER_PASSWD": os.path.join(os.environ["PAM_TEST_DIR"], "passwd"),
+            "NSS_WRAPPER_GROUP": os.path.join(os.environ["PAM_TEST_DIR"], "group"),
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "verify_asan_link_order=0"),
+        })
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def argv(self, user, answers, flags, key):
+        argv = [os.environ["PAM_DRIVER"]] + list(flags)
+        if key:
+            argv += ["-k", key]
+        argv += [SERVICE, user] + list(answers)
+        if os.environ.get("VALGRIND"):
+            argv = [os.environ["VALGRIND"], "--leak-check=full", "--error-exitcode=42",
+                    "--errors-for-leak-kinds=definite,indirect", "--quiet"] + argv
+        return argv
+
+    def login(self, user, *answers, flags=(), key=KEY):
+        p = subprocess.run(self.argv(user, answers, flags, key), env=self.env,
+                           capture_output=True, text=True, timeout=120)
+        r = Result(p.stdout, p.stderr)
+        check(p.returncode == 0, "driver exited %d" % p.returncode, r)
+        check(r.code is not None, "no result", r)
+        return r
+
+    def start(self, user, *answers, key=KEY):
+        return subprocess.Popen(self.argv(user, answers, (), key), env=self.env, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    def tool(self, *args):
+        p = subprocess.run([os.environ["STATE_TOOL"]] + [str(a) for a in args],
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, "state_tool %s: %d %s" % (args, p.returncode, p.stderr))
+        return p.stdout.strip()
+
+    def show(self, user):
+        return self.tool("show", self.state_dir, user)
+
+    def enroll(self, user, key=KEY):
+        self.tool("enroll", self.state_dir, user, key)
+
+    def code(self, key=KEY, offset=0):
+        return self.tool("code", key, offset)
+
+    def state_file(self, user):
+        return os.path.join(self.state_dir, user)
+
+
+def field(show, name):
+    m = re.search(r"\b%s=(-?\d+)" % name, show)
+    check(m is not None, "no %s in %r" % (name, show))
+    return int(m.group(1))
+
+
+# --- verification ---------------------------------------------------------------------
+
+def test_good_code(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:0")
+    check(r.code == PAM_SUCCESS, "good code refused", r)
+    check(r.prompts == ["Verification code: "], "prompt", r)
+    check(field(e.show("alice"), "last_step") >= 0, "step not stored", e.show("alice"))
+
+
+def test_next_step_code(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:1")
+    check(r.code == PAM_SUCCESS, "next-step code refused", r)
+
+
+def test_replayed_code(e):
+    e.enroll("alice")
+    code = e.code()
+    check(e.login("alice", "lit:" + code).code == PAM_SUCCESS, "first use refused")
+    r = e.login("alice", "lit:" + code)
+    check(r.code == PAM_AUTH_ERR, "replayed code accepted", r)
+    check(field(e.show("alice"), "failures") == 1, "replay not counted", e.show("alice"))
+    check(code not in r.err, "code in the log", r)
+
+
+def test_out_of_window_code(e):
+    e.enroll("alice")
+    for off in (3, -3):
+        r = e.login("alice", "code:%d" % off)
+        check(r.code == PAM_AUTH_ERR, "code %+d steps away accepted" % off, r)
+    check(field(e.show("alice"), "failures") == 2, "failures not counted", e.show("alice"))
+
+
+def test_non_numeric_input(e):
+    e.enroll("alice")
+    for text in ("abcdef", "12a456", "", " 123456"):
+        r = e.login("alice", "lit:" + text)
+        check(r.code == PAM_AUTH_ERR, "input %r accepted" % text, r)
+        e.tool("lock", e.state_dir, "alice", -1)
+
+
+def test_overlong_input(e):
+    e.enroll("alice")
+    r = e.login("alice", "long")
+    check(r.code == PAM_AUTH_ERR, "over-long input accepted", r)
+    r = e.login("alice", "lit:" + e.code() + "0")
+    check(r.code == PAM_AUTH_ERR, "code with a digit too many accepted", r)
+
+
+def test_lockout_and_expiry(e):
+    e.enroll("alice")
+    for i in range(3):
+        r = e.login("alice", "code:5")
+        check(r.code == PAM_AUTH_ERR, "wrong code %d accepted" % i, r)
+    check(any("locked until" in m for m in r.errors), "no lockout message", r)
+    check(field(e.show("alice"), "locked_until") > time.time(), "not locked", e.show("alice"))
+    r = e.login("alice", "code:0")
+    check(r.code == PAM_AUTH_ERR, "locked user let in", r)
+    check(r.prompts == [], "locked user was prompted", r)
+    check(any("locked until" in m for m in r.errors), "no 'locked until' message", r)
+    e.tool("lock", e.state_dir, "alice", -1)   # the lock ran out a second ago
+    r = e.login("alice", "code:0")
+    check(r.code == PAM_SUCCESS, "good code refused after the lock expired", r)
+    check(field(e.show("alice"), "failures") == 0, "failures not reset", e.show("alice"))
+
+
+def test_recovery_code_once(e):
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_SUCCESS, "enrollment failed", r)
+    codes = r.recovery_codes()
+    check(len(codes) == 3, "expected 3 recovery codes", r)
+    r = e.login("alice", "lit:" + codes[1].lower())
+    check(r.code == PAM_SUCCESS, "recovery code refused", r)
+    check(any("2 left" in m for m in r.info), "remaining count not shown", r)
+    check(codes[1] not in r.err and codes[1].lower() not in r.err, "code in the log", r)
+    r = e.login("alice", "lit:" + codes[1])
+    check(r.code == PAM_AUTH_ERR, "recovery code accepted twice", r)
+    check(field(e.show("alice"), "n_recovery") == 2, "not consumed", e.show("alice"))
+
+
+# --- enrollment -----------------------------------------------------------------------
+
+def test_enrollment_success(e):
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_SUCCESS, "enrollment failed", r)
+    key = r.key()
+    check(key is not None and len(key) == 32, "no key shown", r)
+    check(any(m.startswith("URI: otpauth://totp/Test%20Corp:alice?secret=" + key)
+              for m in r.info), "no URI", r)
+    if os.environ.get("HAVE_QRENCODE") == "1":
+        check(any("\u2588" in m or "\u2580" in m for m in r.info), "no QR code", r)
+    # sshd keyboard-interactive: the key must arrive in the same call as the prompt
+    first = r.out.split("PROMPT")[0]
+    check("Key: " in first and first.count("CALL") == 1, "key not sent with the prompt", r)
+    check(len(r.recovery_codes()) == 3, "recovery codes not shown", r)
+    check(key not in r.err, "secret in the log", r)
+    check(e.show("alice").startswith("status=enrolled"), "not saved", e.show("alice"))
+    st = os.stat(e.state_file("alice"))
+    check(st.st_mode & 0o077 == 0, "state file mode %o" % st.st_mode)
+    # the confirming step is used: the next login needs a newer code
+    check(e.login("alice", "code:1", key=key).code == PAM_SUCCESS, "new key refused")
+
+
+def test_enrollment_wrong_code_saves_nothing(e):
+    r = e.login("alice", "enroll:5", "enroll:-5", "lit:abc")
+    check(r.code == PAM_AUTH_ERR, "wrong confirmation accepted", r)
+    check(len(r.prompts) == 3, "expected 3 tries", r)
+    check(e.show("alice") == "absent", "state saved", e.show("alice"))
+    check(r.recovery_codes() == [], "recovery codes shown", r)
+
+
+def test_reset_forces_enrollment(e):
+    e.enroll("alice")
+    check(e.login("alice", "code:0").code == PAM_SUCCESS, "old key refused before reset")
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    r = e.login("alice", "code:1", "code:1", "code:1")
+    check(r.code == PAM_AUTH_ERR, "old key accepted after reset", r)
+    check(any("reset by root" in m for m in r.info), "reset reason not shown", r)
+    check(e.show("alice").startswith("status=reset"), "reset lost", e.show("alice"))
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_SUCCESS, "re-enrollment failed", r)
+    check(r.key() != KEY, "same key")
+    r = e.login("alice", "code:1")
+    check(r.code == PAM_AUTH_ERR, "old key accepted after re-enrollment", r)
+
+
+def test_reset_expired(e):
+    e.close()
+    e.__init__(expires=600)
+    e.tool("reset", e.state_dir, "alice", "root", 3600)
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_AUTH_ERR, "expired reset claimed", r)
+    check(any("administrator" in m for m in r.errors), "no message", r)
+    check(e.show("alice").startswith("status=reset"), "state changed", e.show("alice"))
+
+
+def test_enrollment_refused_without_conversation(e):
+    r = e.login("alice", flags=["-n"])
+    check(r.code in FAIL_CLOSED, "no conversation not refused", r)
+    r = e.login("alice", "enroll:0", flags=["-s"])
+    check(r.code == PAM_AUTH_ERR and r.prompts == [], "PAM_SILENT not refused", r)
+    check(e.show("alice") == "absent", "state saved", e.show("alice"))
+
+
+def test_enrollment_refused_with_no_enroll(e):
+    e.close()
+    e.__init__(args="no_enroll")
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_AUTH_ERR and r.prompts == [], "no_enroll not refused", r)
+    check(any("administrator" in m for m in r.errors), "no message", r)
+    e.close()
+    e.__init__(allow="false")
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_AUTH_ERR and r.prompts == [], "allow=false not refused", r)
+
+
+# --- policy ---------------------------------------------------------------------------
+
+def test_group_enforced_vs_non_member(e):
+    r = e.login("bob")
+    check(r.code == IGNORED and r.prompts == [], "non-member not ignored", r)
+    r = e.login("alice", "enroll:5", "enroll:5", "enroll:5")
+    check(r.code == PAM_AUTH_ERR and r.key(), "member without token not enrolled", r)
+    e.enroll("bob")
+    r = e.login("bob", "code:0")
+    check(r.code == PAM_SUCCESS and r.prompts, "non-member with a token not verified", r)
+
+
+def test_exempt_group(e):
+    r = e.login("carol")
+    check(r.code == IGNORED and r.prompts == [], "exempt member not ignored", r)
+
+
+def test_unknown_user(e):
+    r = e.login("mallory-typed-password")
+    check(r.code == PAM_USER_UNKNOWN, "unknown user", r)
+    check("mallory" not in r.err, "unknown name logged", r)
+    r = e.login("../etc")
+    check(r.code == PAM_USER_UNKNOWN, "invalid name", r)
+
+
+# --- bad state and config -------------------------------------------------------------
+
+def test_corrupt_state(e):
+    with open(e.state_file("alice"), "w") as f:
+        f.write("version = 1;\nstatus = \"enrolled\";\nsecret = \n")
+    os.chmod(e.state_file("alice"), 0o600)
+    r = e.login("alice", "code:0")
+    check(r.code in FAIL_CLOSED and r.prompts == [], "corrupt state not refused", r)
+
+
+def test_empty_state(e):
+    open(e.state_file("alice"), "w").close()
+    os.chmod(e.state_file("alice"), 0o600)
+    r = e.login("alice", "code:0")
+    check(r.code in FAIL_CLOSED and r.prompts == [], "empty state not refused", r)
+
+
+def test_symlinked_state(e):
+    e.enroll("bob")
+    os.symlink(e.state_file("bob"), e.state_file("alice"))
+    r = e.login("alice", "code:0")
+    check(r.code in FAIL_CLOSED and r.prompts == [], "symlinked state followed", r)
+
+
+def test_world_readable_state(e):
+    e.enroll("alice")
+    os.chmod(e.state_file("alice"), 0o644)
+    r = e.login("alice", "code:0")
+    check(r.code in FAIL_CLOSED and r.prompts == [], "world-readable state used", r)
+
+
+def test_unsafe_state_dir(e):
+    e.enroll("alice")
+    os.chmod(e.state_dir, 0o755)
+    r = e.login("alice", "code:0")
+    check(r.code in FAIL_CLOSED and r.prompts == [], "group/world state dir used", r)
+
+
+def test_broken_config(e):
+    for text in ("issuer = \"x\"\nstate_dir = ;\n", "no_such_key = 1;\n",
+                 "totp = { digits = 12; };\n"):
+        with open(e.config, "w") as f:
+            f.write(text)
+        for user in ("alice", "bob"):
+            r = e.login(user, "code:0")
+            check(r.code in FAIL_CLOSED and r.prompts == [], "broken config %r" % text, r)
+    os.unlink(e.config)
+    r = e.login("bob", "code:0")
+    check(r.code in FAIL_CLOSED, "missing config", r)
+
+
+# --- concurrency ----------------------------------------------------------------------
+
+def test_concurrent_logins_one_code(e):
+    """20 logins hold at the prompt with the same valid code; released together, exactly one
+    may pass (replay protection under the user's lock)."""
+    e.enroll("alice")
+    procs = []
+    try:
+        for _ in range(20):
+            p = e.start("alice", "stdin")
+            line = p.stdout.readline()
+            while line and not line.startswith("WAITING"):
+                line = p.stdout.readline()
+            check(line.startswith("WAITING"), "login did not reach the prompt")
+            procs.append(p)
+        code = e.code()
+        for p in procs:
+            p.stdin.write(code + "\n")
+            p.stdin.flush()
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    results = [Result("RESULT" + o.split("RESULT", 1)[-1] if "RESULT" in o else "", err)
+               for o, err in outs]
+    codes = [r.code for r in results]
+    check(codes.count(PAM_SUCCESS) == 1, "successes: %s" % codes)
+    check(all(c in (PAM_SUCCESS, PAM_AUTH_ERR) for c in codes), "results: %s" % codes)
+
+
+def main():
+    name = sys.argv[1]
+    fn = globals().get("test_" + name)
+    if fn is None:
+        print("no test %s" % name)
+        return 2
+    e = Env()
+    try:
+        fn(e)
+    except Failure as f:
+        print("FAIL %s: %s" % (name, f))
+        return 1
+    finally:
+        e.close()
+    print("ok %s" % name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
