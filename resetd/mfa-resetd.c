@@ -25,6 +25,7 @@
 #include "config.h"
 #include "macro.h"
 #include "resetd.h"
+#include "secret.h"
 
 struct options {
 	const char *config;
@@ -194,6 +195,10 @@ int main(int argc, char **argv)
 	int lfd = -1;
 
 	harden();
+	if (mfa_secret_init() < 0) {
+		fprintf(stderr, "mfa-resetd: cannot initialise libsodium\n");
+		return 1;
+	}
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
 	if (get_listen_fd(&o, &lfd) < 0)

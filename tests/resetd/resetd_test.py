@@ -1,0 +1,475 @@
+#!/usr/bin/env python3
+"""tests/resetd: the real mfa-resetd and the real mfa-reset over a real Unix socket.
+
+The daemon runs under nss_wrapper with the users and groups of this directory; clients run
+as those users' uids through setpriv. One case per meson test:
+    resetd_test.py CASE MFA_RESETD MFA_RESET STATE_TOOL SOURCE_DIR
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CASE, RESETD, RESET, TOOL, SRCDIR = sys.argv[1:6]
+UIDS = {'root': 0, 'admin1': 2001, 'admin2': 2002, 'alice': 2010, 'bob': 2011,
+        'carol': 2012, 'dave': 2013, 'boss': 2020, 'mallory': 2030}
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+class Env:
+    def __init__(self, passwd=None, group=None):
+        self.tmp = tempfile.mkdtemp(prefix='resetd-test-')
+        os.chmod(self.tmp, 0o755)  # the socket must be reachable by the test uids
+        self.state = os.path.join(self.tmp, 'state')
+        os.mkdir(self.state, 0o700)
+        self.sock = os.path.join(self.tmp, 'resetd.sock')
+        self.log = os.path.join(self.tmp, 'daemon.log')
+        self.passwd = passwd or os.path.join(SRCDIR, 'passwd')
+        self.group = group or os.path.join(SRCDIR, 'group')
+        self.cfg = os.path.join(self.tmp, 'pam_totp.conf')
+        with open(self.cfg, 'w') as f:
+            f.write('state_dir = "%s";\n' % self.state)
+            f.write('enforce = { groups = [ "mfa-users" ]; };\n')
+            f.write('reset = { admin_groups = [ "mfa-admins" ]; socket = "%s";\n'
+                    '          allow_self_reset = false; protected_groups = [ "executives" ]; };\n'
+                    % self.sock)
+        self.daemon = None
+
+    def start(self):
+        env = dict(os.environ)
+        pre = env.get('LD_PRELOAD', '')
+        env['LD_PRELOAD'] = (pre + ' ' if pre else '') + 'libnss_wrapper.so'
+        env['NSS_WRAPPER_PASSWD'] = self.passwd
+        env['NSS_WRAPPER_GROUP'] = self.group
+        self.daemon = subprocess.Popen(
+            [RESETD, '--config', self.cfg, '--socket', self.sock, '--foreground',
+             '--log-stderr'], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(self.log, 'w'))
+        for _ in range(500):
+            if os.path.exists(self.sock):
+                break
+            check(self.daemon.poll() is None, 'daemon exited: ' + self.logtext())
+            time.sleep(0.01)
+        check(os.path.exists(self.sock), 'daemon did not create its socket')
+        mode = os.stat(self.sock).st_mode & 0o777
+        check(mode == 0o666, 'socket mode %o, want 666' % mode)
+
+    def close(self):
+        if self.daemon:
+            alive = self.daemon.poll() is None
+            self.daemon.terminate()
+            self.daemon.wait()
+            check(alive, 'the daemon died during the test: ' + self.logtext())
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def logtext(self):
+        with open(self.log, errors='replace') as f:
+            return f.read()
+
+    def run(self, user, *args, input=None, timeout=120):
+        uid = UIDS[user]
+        cmd = ['setpriv', '--reuid=%d' % uid, '--regid=%d' % uid, '--clear-groups',
+               RESET, '--socket', self.sock] + list(args)
+        # A new session: no controlling terminal, as under cron or a pipe.
+        return subprocess.run(cmd, input=input, capture_output=True, text=True,
+                              start_new_session=True, timeout=timeout)
+
+    def tool(self, *args):
+        p = subprocess.run([TOOL, self.state] + list(args), capture_output=True, text=True)
+        check(p.returncode == 0, 'state-tool %s: %s' % (args, p.stderr))
+        return p.stdout
+
+    def seed(self, *users):
+        self.tool('seed', *users)
+
+    def show(self, user):
+        return dict(kv.split('=', 1) for kv in self.tool('show', user).split())
+
+    def raw(self, user):
+        with open(os.path.join(self.state, user), 'rb') as f:
+            return f.read()
+
+
+def expect(p, rc, what):
+    check(p.returncode == rc, '%s: exit %d, want %d\nstdout: %s\nstderr: %s'
+          % (what, p.returncode, rc, p.stdout, p.stderr))
+
+
+def assert_reset(e, user, by):
+    s = e.show(user)
+    check(s['status'] == 'reset', '%s: status %s, want reset' % (user, s['status']))
+    check(s['secret'] == 'no' and s['recovery'] == '0', '%s: secret or codes kept' % user)
+    check(s['reset_by'] == by, '%s: reset_by %s, want %s' % (user, s['reset_by'], by))
+    check(int(s['reset_at']) > time.time() - 600, '%s: reset_at not set' % user)
+
+
+def log_has(e, pattern):
+    return re.search(pattern, e.logtext()) is not None
+
+
+def case_admin_resets_one(e):
+    e.seed('alice', 'bob')
+    bob = e.raw('bob')
+    p = e.run('admin1', '--yes', 'alice')
+    expect(p, 0, 'admin resets alice')
+    check('alice: reset' in p.stdout, 'no result line: ' + p.stdout)
+    check('1 succeeded, 0 failed' in p.stdout, 'no summary: ' + p.stdout)
+    assert_reset(e, 'alice', 'admin1')
+    check(e.raw('bob') == bob, 'bob was touched')
+    check(log_has(e, r"event=reset .*admin1.*uid=2001.*alice.*result=ok"),
+          'no audit line: ' + e.logtext())
+
+
+def case_non_admin_refused(e):
+    e.seed('alice')
+    before = e.raw('alice')
+    p = e.run('mallory', '--yes', 'alice')
+    expect(p, 3, 'non-admin')
+    check('not authorized' in p.stderr, 'no clear refusal: ' + p.stderr)
+    check(e.raw('alice') == before, 'state changed by a refused request')
+    check(log_has(e, r"event=reset .*mallory.*uid=2030.*result=refused.*reason=not-admin"),
+          'refusal not logged: ' + e.logtext())
+
+
+def case_root_allowed(e):
+    e.seed('alice')
+    expect(e.run('root', '--yes', 'alice'), 0, 'root')
+    assert_reset(e, 'alice', 'root')
+
+
+def case_self_reset_refused(e):
+    e.seed('admin1')
+    before = e.raw('admin1')
+    p = e.run('admin1', '--yes', 'admin1')
+    expect(p, 1, 'self reset')
+    check('self-reset' in p.stdout, 'no self-reset error: ' + p.stdout)
+    check(e.raw('admin1') == before, 'self reset changed the state')
+    check(log_has(e, r"result=refused.*reason=self-reset"), 'not logged: ' + e.logtext())
+
+
+def case_protected_refused(e):
+    e.seed('boss')
+    before = e.raw('boss')
+    p = e.run('admin1', '--yes', 'boss')
+    expect(p, 1, 'protected target')
+    check('protected' in p.stdout, 'no protected error: ' + p.stdout)
+    check(e.raw('boss') == before, 'protected user changed')
+    expect(e.run('root', '--yes', 'boss'), 0, 'root resets a protected user')
+    assert_reset(e, 'boss', 'root')
+
+
+def case_unknown_among_valid(e):
+    e.seed('alice', 'bob')
+    p = e.run('admin1', '--yes', 'alice', 'nosuchuser', 'bob', '-bad-name')
+    expect(p, 1, 'unknown user among valid ones')
+    check(re.search(r'nosuchuser: failed: .*unknown-user', p.stdout), 'no error: ' + p.stdout)
+    check(re.search(r'-bad-name: failed: .*invalid-name', p.stdout), 'no error: ' + p.stdout)
+    check('2 succeeded, 2 failed' in p.stdout, 'summary: ' + p.stdout)
+    assert_reset(e, 'alice', 'admin1')
+    assert_reset(e, 'bob', 'admin1')
+    check('nosuchuser' not in e.logtext(), 'unknown name logged (could be a password)')
+
+
+def case_group_reset(e):
+    e.seed('alice', 'bob', 'carol', 'dave')
+    keep = {u: e.raw(u) for u in ('bob', 'dave')}
+    p = e.run('admin1', '--yes', '--group', 'contractors')
+    expect(p, 0, '--group contractors')
+    assert_reset(e, 'alice', 'admin1')
+    assert_reset(e, 'carol', 'admin1')
+    for u, b in keep.items():
+        check(e.raw(u) == b, u + ' (not a member) was touched')
+    p = e.run('admin1', '--yes', '--group', 'no-such-group')
+    expect(p, 1, 'unknown group')
+
+
+def case_member_alone(e):
+    e.seed('alice', 'bob', 'dave')
+    keep = {u: e.raw(u) for u in ('bob', 'dave')}
+    expect(e.run('admin1', '--yes', 'alice'), 0, 'reset one member of mfa-users')
+    assert_reset(e, 'alice', 'admin1')
+    for u, b in keep.items():
+        check(e.raw(u) == b, 'other member %s of the enforcing group was touched' % u)
+
+
+def case_from_file_stdin(e):
+    e.seed('alice', 'bob', 'carol')
+    carol = e.raw('carol')
+    p = e.run('admin1', '--yes', '--from-file', '-', input='alice\n# comment\n\n  bob  \n')
+    expect(p, 0, '--from-file -')
+    check('2 succeeded' in p.stdout, p.stdout)
+    assert_reset(e, 'alice', 'admin1')
+    assert_reset(e, 'bob', 'admin1')
+    check(e.raw('carol') == carol, 'carol touched')
+
+
+def case_no_tty_refuses(e):
+    e.seed('alice')
+    before = e.raw('alice')
+    p = e.run('admin1', 'alice')
+    expect(p, 2, 'no terminal, no --yes')
+    check('--yes' in p.stderr and 'terminal' in p.stderr, 'unclear message: ' + p.stderr)
+    check(e.raw('alice') == before, 'reset without consent')
+
+
+def case_daemon_down(e):
+    p = e.run('admin1', '--yes', 'alice')
+    expect(p, 4, 'daemon down')
+    check('cannot reach mfa-resetd' in p.stderr, p.stderr)
+    with open(e.sock, 'w'):
+        pass  # a plain file where the socket should be
+    expect(e.run('admin1', '--status', 'alice'), 4, 'not a socket')
+
+
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    return s
+
+
+def rpc(f, line):
+    f.write(line)
+    f.flush()
+    out = []
+    while True:
+        r = f.readline()
+        check(r != b'', 'connection closed after %r' % line[:40])
+        out.append(r.decode())
+        if re.match(r'(end|denied|error) ', out[-1]):
+            return out
+
+
+def case_malformed_request(e):
+    e.seed('alice')
+    s = connect()
+    s.connect(e.sock)
+    f = s.makefile('rwb')
+    for line, code in ((b'HELLO\n', 'malformed'), (b'MFA9 LIST\n', 'bad-version'),
+                       (b'MFA1 RESET\n', 'malformed'), (b'MFA1 FROB x\n', 'malformed'),
+                       (b'MFA1 RESET a\x01b\n', 'malformed'), (b'MFA1 RESET  a\n', 'malformed'),
+                       (b'MFA1 LIST x\n', 'malformed'), (b'\n', 'malformed'),
+                       (b'MFA1 STATUS ' + b' '.join(b'u%d' % i for i in range(1025)) + b'\n',
+                        'too-many')):
+        r = rpc(f, line)
+        check(r[-1].startswith('error ' + code), '%r -> %r, want %s' % (line[:30], r, code))
+    r = rpc(f, b'MFA1 STATUS alice\n')
+    check(r[0].startswith('status alice status=enrolled'), 'same connection still served: %r' % r)
+    s.close()
+    p = e.run('admin1', '--status', 'alice')
+    expect(p, 0, 'status after malformed requests')
+
+
+def case_oversize_request(e):
+    s = connect()
+    s.connect(e.sock)
+    s.sendall(b'MFA1 RESET ' + b'a' * 70000)
+    data = s.recv(4096)
+    check(data.startswith(b'error too-long'), 'oversize answered %r' % data)
+    check(s.recv(4096) == b'', 'connection not closed after an oversize line')
+    s.close()
+    e.seed('alice')
+    expect(e.run('admin1', '--yes', 'alice'), 0, 'reset after an oversize request')
+
+
+def case_slow_request(e):
+    e.seed('alice')
+    s = connect()
+    s.connect(e.sock)
+    s.sendall(b'MFA1 STAT')
+    t0 = time.monotonic()
+    p = e.run('admin1', '--yes', 'alice')
+    expect(p, 0, 'reset while a slow client holds a connection')
+    check(time.monotonic() - t0 < 4, 'the slow client blocked the others')
+    s.settimeout(15)
+    data = s.recv(4096)
+    took = time.monotonic() - t0
+    check(data.startswith(b'error timeout'), 'slow client answered %r' % data)
+    check(3 <= took <= 10, 'timeout after %.1f s' % took)
+
+
+def case_client_disconnect(e):
+    names = b' '.join(b'x%d' % i for i in range(1000))
+    for i in range(20):
+        s = connect()
+        s.connect(e.sock)
+        s.sendall(b'MFA1 RESET ' + names + (b'\n' if i % 2 else b''))
+        s.close()  # gone before the answer
+    s = connect()
+    s.connect(e.sock)
+    s.sendall(b'MFA1 LIST\n' * 200)
+    s.close()
+    e.seed('alice')
+    expect(e.run('admin1', '--yes', 'alice'), 0, 'reset after clients vanished')
+    assert_reset(e, 'alice', 'admin1')
+
+
+def case_connection_cap(e):
+    idle = []
+    for _ in range(40):
+        s = connect()
+        s.connect(e.sock)
+        idle.append(s)
+    e.seed('alice')
+    p = e.run('admin1', '--yes', 'alice', timeout=30)
+    expect(p, 0, 'reset with 40 idle connections open')
+    for s in idle:
+        s.close()
+
+
+def case_status(e):
+    e.seed('alice', 'bob')
+    expect(e.run('admin1', '--yes', 'bob'), 0, 'reset bob')
+    e.tool('lockout', 'alice')
+    p = e.run('admin1', '--status', 'alice', 'bob', 'carol', 'nosuchuser')
+    expect(p, 1, 'status with an unknown user')
+    out = p.stdout
+    check(re.search(r'^alice +enrolled .*locked out until', out, re.M), out)
+    check(re.search(r'^bob +reset pending \(by admin1 at ', out, re.M), out)
+    check(re.search(r'^carol +not enrolled', out, re.M), out)
+    check(re.search(r'^nosuchuser: failed: .*unknown-user', out, re.M), out)
+    expect(e.run('mallory', '--status', 'alice'), 3, 'status by a non-admin')
+
+
+def case_list(e):
+    e.seed('alice', 'bob', 'carol')
+    expect(e.run('admin1', '--yes', 'carol'), 0, 'reset carol')
+    p = e.run('admin1', '--list')
+    expect(p, 0, '--list')
+    for u, st in (('alice', 'enrolled'), ('bob', 'enrolled'), ('carol', 'reset pending')):
+        check(re.search(r'^%s +%s' % (u, st), p.stdout, re.M), p.stdout)
+    check('3 shown, 0 failed' in p.stdout, p.stdout)
+    expect(e.run('mallory', '--list'), 3, '--list by a non-admin')
+
+
+def case_json(e):
+    e.seed('alice', 'bob')
+    p = e.run('admin1', '--json', '--yes', 'alice', 'nosuchuser', 'bad"name')
+    expect(p, 1, '--json reset')
+    doc = json.loads(p.stdout)
+    check(doc['ok'] == 1 and doc['failed'] == 2, doc)
+    res = {r['user']: r for r in doc['results'] if r['user'] != '(invalid)'}
+    check(res['alice']['result'] == 'ok', doc)
+    check(res['nosuchuser']['error'] == 'unknown-user', doc)
+    p = e.run('admin1', '--json', '--status', 'alice', 'bob', 'carol')
+    expect(p, 0, '--json --status')
+    doc = json.loads(p.stdout)
+    st = {r['user']: r for r in doc['results']}
+    check(st['alice']['status'] == 'reset' and st['alice']['reset_by'] == 'admin1', doc)
+    check(st['bob']['status'] == 'enrolled' and st['bob']['reset_by'] is None, doc)
+    check(st['carol']['status'] == 'none', doc)
+    p = e.run('admin1', '--json', '--list')
+    expect(p, 0, '--json --list')
+    check(len(json.loads(p.stdout)['results']) == 2, p.stdout)
+    p = e.run('admin1', '--json', '--dry-run', '--group', 'contractors')
+    expect(p, 0, '--json --dry-run')
+    check(sorted(json.loads(p.stdout)['users']) == ['alice', 'carol'], p.stdout)
+
+
+def case_unlock(e):
+    e.seed('alice')
+    e.tool('lockout', 'alice')
+    s = e.show('alice')
+    check(s['failures'] == '5' and int(s['locked_until']) > time.time(), s)
+    expect(e.run('mallory', '--unlock', 'alice'), 3, 'unlock by a non-admin')
+    check(e.show('alice')['failures'] == '5', 'refused unlock changed the state')
+    p = e.run('admin1', '--unlock', 'alice')
+    expect(p, 0, '--unlock')
+    check('alice: unlocked' in p.stdout, p.stdout)
+    s = e.show('alice')
+    check(s['failures'] == '0' and s['locked_until'] == '0', 'still locked: %s' % s)
+    check(s['status'] == 'enrolled' and s['secret'] == 'yes', 'unlock re-enrolled: %s' % s)
+    p = e.run('admin1', '--unlock', 'carol')
+    expect(p, 1, 'unlock of a user without state')
+    check('not-enrolled' in p.stdout, p.stdout)
+
+
+def case_dry_run(e):
+    e.seed('alice', 'carol')
+    before = {u: e.raw(u) for u in ('alice', 'carol')}
+    p = e.run('admin1', '--dry-run', '--group', 'contractors', 'bob')
+    expect(p, 0, '--dry-run')
+    for u in ('alice', 'carol', 'bob'):
+        check(u + ': would be reset' in p.stdout, p.stdout)
+    for u, b in before.items():
+        check(e.raw(u) == b, 'dry run changed ' + u)
+    check(not os.path.exists(os.path.join(e.state, 'bob')), 'dry run created state')
+
+
+def case_corrupt_state(e):
+    with open(os.open(os.path.join(e.state, 'alice'), os.O_WRONLY | os.O_CREAT, 0o600),
+              'w') as f:
+        f.write('this is { not a state file')
+    expect(e.run('admin1', '--yes', 'alice', 'carol'), 0, 'reset over corrupt / no state')
+    assert_reset(e, 'alice', 'admin1')
+    assert_reset(e, 'carol', 'admin1')
+
+
+def case_usage(e):
+    for args in ((), ('--list', 'alice'), ('--status', '--unlock', 'a'), ('--bogus',),
+                 ('--status',)):
+        expect(e.run('admin1', *args), 2, 'usage %s' % (args,))
+
+
+def case_bulk(e):
+    n = int(os.environ.get('RESETD_BULK_USERS', '2000'))
+    with open(e.passwd) as f:
+        base = f.read()
+    e.passwd = os.path.join(e.tmp, 'passwd')
+    with open(e.passwd, 'w') as f:
+        f.write(base)
+        for i in range(n):
+            f.write('bulk%05d:x:%d:100::/nonexistent:/bin/sh\n' % (i, 10000 + i))
+    e.daemon.terminate()
+    e.daemon.wait()
+    e.start()
+    names = ''.join('bulk%05d\n' % i for i in range(n))
+    t0 = time.monotonic()
+    p = e.run('admin1', '--yes', '--from-file', '-', input=names, timeout=600)
+    took = time.monotonic() - t0
+    expect(p, 0, 'bulk reset')
+    check('%d succeeded, 0 failed' % n in p.stdout, p.stdout[-200:])
+    assert_reset(e, 'bulk00000', 'admin1')
+    assert_reset(e, 'bulk%05d' % (n - 1), 'admin1')
+    print('reset of %d users: %.2f s' % (n, took))
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
+
+
+def main():
+    fn = CASES.get(CASE)
+    if not fn:
+        print('unknown case %r; known: %s' % (CASE, ' '.join(sorted(CASES))))
+        return 1
+    e = Env()
+    try:
+        if CASE != 'daemon_down':
+            e.start()
+        fn(e)
+        e.close()
+    except Fail as ex:
+        print('FAIL %s: %s' % (CASE, ex))
+        print('--- daemon log ---\n' + (e.logtext() if os.path.exists(e.log) else ''))
+        try:
+            e.close()
+        except Fail:
+            pass
+        return 1
+    print('ok ' + CASE)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
