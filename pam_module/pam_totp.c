@@ -133,10 +133,10 @@ authenticate(struct totp_ctx *ctx)
 	if (r == -ENOENT)
 		return decide(ctx, enforced, NULL);
 	if (r < 0) {
+		/* err.msg is not logged: a parser message may quote the secret's line */
 		pam_syslog(ctx->pamh, LOG_ERR,
-			   "event=auth user='%s' result=error reason=state line=%u detail='%s' "
-			   "error='%s'",
-			   ctx->user, err.line, err.msg, strerror(-r));
+			   "event=auth user='%s' result=error reason=state line=%u error='%s'",
+			   ctx->user, err.line, strerror(-r));
 		return totp_pam_code(r);
 	}
 	return decide(ctx, enforced, &st);
