@@ -1,0 +1,177 @@
+/* Safe opens (no symlinks, owner and mode checked on the fd), bounded reads, atomic durable
+ * replacement, and OFD locks with a bounded wait. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "fsutil.h"
+#include "macro.h"
+
+int mfa_fs_check_fd(int fd, bool want_dir, bool strict_mode)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (want_dir && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (!want_dir && !S_ISREG(st.st_mode))
+		return -EBADFD;
+	if (strict_mode) {
+		if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+			return -EPERM;
+	} else if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022) != 0) {
+		return -EPERM;
+	}
+	return 0;
+}
+
+int mfa_fs_open_dir(const char *path, int *ret_fd)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOTDIR ? -ELOOP : -errno; /* O_DIRECTORY|O_NOFOLLOW on a link */
+	if ((r = mfa_fs_check_fd(fd, true, true)) < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int mfa_fs_open_subdir(int dir_fd, const char *name, bool create, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (create && mkdirat(dir_fd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR ? -ELOOP : -errno;
+	if ((r = mfa_fs_check_fd(fd, true, true)) < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int mfa_fs_open_regular(int dir_fd, const char *name, int flags, mode_t mode, int *ret_fd)
+{
+	_cleanup_close_ int fd =
+		openat(dir_fd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	if ((r = mfa_fs_check_fd(fd, false, true)) < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int mfa_fs_read_fd(int fd, char *buf, size_t size, size_t *ret_len)
+{
+	size_t len = 0;
+
+	if (size < 2)
+		return -EINVAL;
+	for (;;) {
+		ssize_t n;
+
+		if (len >= size - 1)
+			return -EFBIG;
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret_len = len;
+	return 0;
+}
+
+int mfa_fs_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int write_temp(int dir_fd, const char *tmp, const void *buf, size_t len, unsigned flags)
+{
+	_cleanup_close_ int fd = openat(dir_fd, tmp,
+					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	if ((r = mfa_fs_write_all(fd, buf, len)) < 0)
+		return r;
+	if (!(flags & MFA_FS_NOSYNC) && fsync(fd) < 0)
+		return -errno;
+	if (close(TAKE_FD(fd)) < 0)
+		return -errno;
+	return 0;
+}
+
+int mfa_fs_write_atomic(int dir_fd, const char *name, const void *buf, size_t len, unsigned flags)
+{
+	unsigned char rnd[6];
+	char hex[sizeof(rnd) * 2 + 1], tmp[512];
+	int r;
+
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	if (snprintf(tmp, sizeof(tmp), ".tmp-%s-%s", name, hex) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	r = write_temp(dir_fd, tmp, buf, len, flags);
+	if (r == 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlinkat(dir_fd, tmp, 0); /* the old file stays as it was */
+		return r;
+	}
+	if (!(flags & MFA_FS_NOSYNC) && fsync(dir_fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int mfa_fs_lock(int fd, unsigned timeout_ms)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	long waited_us = 0, delay_us = 200;
+
+	for (;;) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+			return -errno;
+		if (waited_us >= (long)timeout_ms * 1000)
+			return -ETIMEDOUT;
+		struct timespec ts = { 0, delay_us * 1000 };
+		nanosleep(&ts, NULL);
+		waited_us += delay_us;
+		delay_us = delay_us * 2 > 20000 ? 20000 : delay_us * 2;
+	}
+}

@@ -1,0 +1,83 @@
+/* Audit event lines from a fixed set of typed fields (see log.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "user.h"
+
+struct out {
+	char *buf;
+	size_t size;
+	size_t len;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->len + 1 >= o->size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	o->len += (size_t)n;
+	if (o->len >= o->size)
+		o->len = o->size - 1;
+}
+
+/* key='name' with ' and \ escaped, or key=(invalid) for anything that is not a user name. */
+static void put_name(struct out *o, const char *key, const char *name)
+{
+	if (!name)
+		return;
+	if (mfa_user_validate(name) < 0) {
+		put(o, " %s=(invalid)", key);
+		return;
+	}
+	put(o, " %s='", key);
+	for (; *name; name++)
+		put(o, (*name == '\'' || *name == '\\') ? "\\%c" : "%c", *name);
+	put(o, "'");
+}
+
+static void put_word(struct out *o, const char *key, const char *word)
+{
+	if (word)
+		put(o, " %s=%s", key, word);
+}
+
+static void put_num(struct out *o, const char *key, long long v)
+{
+	if (v >= 0)
+		put(o, " %s=%lld", key, v);
+}
+
+size_t mfa_log_format(const struct mfa_event *ev, char *buf, size_t size)
+{
+	struct out o = { .buf = buf, .size = size, .len = 0 };
+	char err[128];
+
+	if (!buf || size == 0)
+		return 0;
+	buf[0] = '\0';
+	put(&o, "event=%s", ev->event ? ev->event : "unknown");
+	put_name(&o, "user", ev->user);
+	put_name(&o, "actor", ev->actor);
+	put_num(&o, "uid", ev->uid);
+	put_name(&o, "target", ev->target);
+	put_word(&o, "result", ev->result);
+	put_word(&o, "reason", ev->reason);
+	put_num(&o, "failures", ev->failures);
+	put_num(&o, "until", ev->until);
+	put_num(&o, "count", ev->count);
+	if (ev->error < 0) {
+		const char *msg = strerror_r(-ev->error, err, sizeof(err));
+		put(&o, " error='%s'", msg);
+	}
+	return o.len;
+}

@@ -1,0 +1,208 @@
+/* Per-user state files (libconfig text, replaced atomically) and their locks; the counter
+ * record that rides in the lock file is record.c. See state.h for the layout. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+#include <sodium.h>
+
+#include "fsutil.h"
+#include "record.h"
+#include "state.h"
+
+int mfa_state_open_dir(const char *state_dir, int *ret_dir_fd)
+{
+	_cleanup_close_ int fd = -1, lock_dir = -1;
+	int r;
+
+	if ((r = mfa_fs_open_dir(state_dir, &fd)) < 0)
+		return r;
+	if ((r = mfa_fs_open_subdir(fd, MFA_STATE_LOCK_DIR, true, &lock_dir)) < 0)
+		return r;
+	*ret_dir_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Opens .lock/<file>; creates it (and makes the creation durable) when create is set. */
+static int open_lock_file(int dir_fd, const char *user, bool create, int *ret_fd)
+{
+	char fname[MFA_USER_FILE_MAX];
+	_cleanup_close_ int lock_dir = -1, fd = -1;
+	int r;
+
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+		return r;
+	if ((r = mfa_fs_open_subdir(dir_fd, MFA_STATE_LOCK_DIR, create, &lock_dir)) < 0)
+		return r;
+	r = mfa_fs_open_regular(lock_dir, fname, create ? O_RDWR : O_RDONLY, 0600, &fd);
+	if (r == -ENOENT && create) {
+		r = mfa_fs_open_regular(lock_dir, fname, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
+		if (r == -EEXIST) /* created by a racing login: open what it made */
+			r = mfa_fs_open_regular(lock_dir, fname, O_RDWR, 0600, &fd);
+		else if (r == 0 && fsync(lock_dir) < 0)
+			r = -errno;
+	}
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_lock_fd)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if ((r = open_lock_file(dir_fd, user, true, &fd)) < 0)
+		return r;
+	if ((r = mfa_fs_lock(fd, timeout_ms)) < 0)
+		return r;
+	*ret_lock_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static void apply_record(int lock_fd, struct mfa_state *st)
+{
+	struct mfa_record rec;
+
+	if (lock_fd < 0 || mfa_record_read(lock_fd, &rec) < 0 || rec.epoch != st->epoch)
+		return; /* no slot for this epoch: the state file's values stand */
+	st->last_step = rec.last_step;
+	st->locked_until = rec.locked_until;
+	st->failures = rec.failures;
+}
+
+static void sodium_freep(char **p)
+{
+	if (*p)
+		sodium_free(*p);
+}
+
+static int read_state_text(int dir_fd, const char *user, char **ret_text, struct mfa_err *reterr)
+{
+	char fname[MFA_USER_FILE_MAX];
+	_cleanup_close_ int fd = -1;
+	_cleanup_(sodium_freep) char *text = NULL;
+	size_t len;
+	int r;
+
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+		return r;
+	if ((r = mfa_fs_open_regular(dir_fd, fname, O_RDONLY, 0, &fd)) < 0)
+		return r == -ENOENT ? r : mfa_err_set(reterr, r, 0, "unsafe or unreadable state file");
+	if (!(text = sodium_malloc(MFA_STATE_MAX_SIZE)))
+		return -ENOMEM;
+	if ((r = mfa_fs_read_fd(fd, text, MFA_STATE_MAX_SIZE, &len)) < 0)
+		return mfa_err_set(reterr, r, 0, "cannot read state file");
+	*ret_text = TAKE_PTR(text);
+	return 0;
+}
+
+int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *ret_state,
+		   struct mfa_err *reterr)
+{
+	_cleanup_(sodium_freep) char *text = NULL;
+	_cleanup_close_ int own_lock = -1;
+	struct mfa_state st;
+	int r;
+
+	if ((r = read_state_text(dir_fd, user, &text, reterr)) < 0)
+		return r;
+	if ((r = mfa_state_parse(text, &st, reterr)) < 0)
+		return r;
+	if (lock_fd < 0 && open_lock_file(dir_fd, user, false, &own_lock) == 0)
+		lock_fd = own_lock; /* unlocked read: slots are checksummed, so still consistent */
+	apply_record(lock_fd, &st);
+	*ret_state = st;
+	return 0;
+}
+
+int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
+		    unsigned flags)
+{
+	char fname[MFA_USER_FILE_MAX];
+	_cleanup_(sodium_freep) char *text = NULL;
+	uint64_t old_epoch = st->epoch;
+	size_t len;
+	int r;
+
+	if (lock_fd < 0)
+		return -ENOLCK;
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+		return r;
+	do
+		randombytes_buf(&st->epoch, sizeof(st->epoch));
+	while (st->epoch == old_epoch || st->epoch == 0);
+	if ((r = mfa_state_format(st, &text, &len)) < 0)
+		return r;
+	return mfa_fs_write_atomic(dir_fd, fname, text, len, flags);
+}
+
+int mfa_state_store_counters(int lock_fd, const struct mfa_state *st)
+{
+	struct mfa_record rec = {
+		.epoch = st->epoch,
+		.last_step = st->last_step,
+		.locked_until = st->locked_until,
+		.failures = st->failures,
+	};
+
+	if (lock_fd < 0)
+		return -ENOLCK;
+	return mfa_record_write(lock_fd, &rec);
+}
+
+void mfa_state_clear(struct mfa_state *st)
+{
+	if (!st)
+		return;
+	mfa_secret_free(st->secret);
+	sodium_memzero(st, sizeof(*st));
+}
+
+void mfa_state_make_reset(struct mfa_state *st, const char *by, int64_t now)
+{
+	uint64_t epoch = st->epoch;
+
+	mfa_state_clear(st);
+	st->epoch = epoch;
+	st->status = MFA_STATUS_RESET;
+	st->algorithm = MFA_ALGO_SHA1;
+	st->digits = 6;
+	st->period = 30;
+	st->last_step = -1;
+	st->reset_at = now;
+	snprintf(st->reset_by, sizeof(st->reset_by), "%s", by ? by : "");
+}
+
+int mfa_state_foreach_user(int dir_fd, int (*cb)(const char *user, void *userdata),
+			   void *userdata)
+{
+	char user[MFA_USER_NAME_MAX + 1];
+	struct dirent *de;
+	DIR *d;
+	int fd = dup(dir_fd), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while (r >= 0 && (errno = 0, de = readdir(d))) {
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		if (mfa_user_from_filename(de->d_name, user, sizeof(user)) < 0)
+			continue;
+		r = cb(user, userdata);
+	}
+	if (r >= 0 && errno != 0)
+		r = -errno;
+	closedir(d);
+	return r < 0 ? r : 0;
+}

@@ -1,0 +1,283 @@
+/* The text form of a user's state file (libconfig syntax): written by hand into guarded
+ * memory (the secret never passes through stdio buffers), parsed strictly with libconfig.
+ * libconfig keeps its own copies of parsed strings, including the base32 secret, and frees
+ * them without wiping: a limitation of the library that this file cannot mend. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libconfig.h>
+#include <sodium.h>
+
+#include "state.h"
+
+#define TEXT_MAX MFA_STATE_MAX_SIZE
+
+static const char *const known_keys[] = {
+	"version",   "status",	     "secret",	 "algorithm", "digits",	  "period",
+	"last_step", "failures",     "locked_until", "enrolled_at", "reset_at", "reset_by",
+	"epoch",     "recovery",
+};
+
+static void config_destroyp(config_t *c)
+{
+	config_destroy(c);
+}
+
+static int bad(struct mfa_err *reterr, const config_setting_t *s, const char *key,
+	       const char *what)
+{
+	return mfa_err_set(reterr, -EBADMSG, s ? (unsigned)config_setting_source_line(s) : 0,
+			   "%s: %s", key, what);
+}
+
+static int get_int64(const config_setting_t *root, const char *key, int64_t min, int64_t max,
+		     int64_t *ret, struct mfa_err *reterr)
+{
+	const config_setting_t *s = config_setting_get_member(root, key);
+	long long v;
+
+	if (!s)
+		return bad(reterr, NULL, key, "missing");
+	if (config_setting_type(s) == CONFIG_TYPE_INT)
+		v = config_setting_get_int(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+		v = config_setting_get_int64(s);
+	else
+		return bad(reterr, s, key, "must be an integer");
+	if (v < min || v > max)
+		return bad(reterr, s, key, "out of range");
+	*ret = v;
+	return 0;
+}
+
+static int get_str(const config_setting_t *root, const char *key, const char **ret,
+		   struct mfa_err *reterr)
+{
+	const config_setting_t *s = config_setting_get_member(root, key);
+
+	if (!s)
+		return bad(reterr, NULL, key, "missing");
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return bad(reterr, s, key, "must be a string");
+	*ret = config_setting_get_string(s);
+	return 0;
+}
+
+static int check_keys(const config_setting_t *root, struct mfa_err *reterr)
+{
+	int n = config_setting_length(root);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(s);
+		size_t k;
+
+		for (k = 0; k < ELEMENTSOF(known_keys); k++)
+			if (name && strcmp(name, known_keys[k]) == 0)
+				break;
+		if (k == ELEMENTSOF(known_keys))
+			return bad(reterr, s, name ? name : "?", "unknown key");
+	}
+	return 0;
+}
+
+static int parse_recovery(const config_setting_t *root, struct mfa_state *st,
+			  struct mfa_err *reterr)
+{
+	const config_setting_t *s = config_setting_get_member(root, "recovery");
+	int n;
+
+	if (!s)
+		return bad(reterr, NULL, "recovery", "missing");
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return bad(reterr, s, "recovery", "must be a list");
+	n = config_setting_length(s);
+	if (n > MFA_RECOVERY_MAX)
+		return bad(reterr, s, "recovery", "too many codes");
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *h = config_setting_get_string(e);
+		if (!h || strlen(h) != MFA_RECOVERY_HASH_LEN - 1 ||
+		    h[32] != '$' || strspn(h, "0123456789abcdef$") != MFA_RECOVERY_HASH_LEN - 1)
+			return bad(reterr, e, "recovery", "malformed hash");
+		memcpy(st->recovery[i], h, MFA_RECOVERY_HASH_LEN);
+	}
+	st->n_recovery = (unsigned)n;
+	return 0;
+}
+
+static int parse_header(const config_setting_t *root, struct mfa_state *st,
+			struct mfa_err *reterr)
+{
+	const char *status, *algo, *by;
+	int64_t v;
+	int r;
+
+	if ((r = get_int64(root, "version", 0, INT32_MAX, &v, reterr)) < 0)
+		return r;
+	if (v != MFA_STATE_VERSION)
+		return bad(reterr, config_setting_get_member(root, "version"), "version",
+			   "unknown version");
+	if ((r = get_str(root, "status", &status, reterr)) < 0)
+		return r;
+	if (strcmp(status, "enrolled") == 0)
+		st->status = MFA_STATUS_ENROLLED;
+	else if (strcmp(status, "reset") == 0)
+		st->status = MFA_STATUS_RESET;
+	else
+		return bad(reterr, config_setting_get_member(root, "status"), "status",
+			   "must be \"enrolled\" or \"reset\"");
+	if ((r = get_str(root, "algorithm", &algo, reterr)) < 0)
+		return r;
+	if (mfa_algo_from_string(algo, &st->algorithm) < 0)
+		return bad(reterr, config_setting_get_member(root, "algorithm"), "algorithm",
+			   "unknown algorithm");
+	if ((r = get_str(root, "reset_by", &by, reterr)) < 0)
+		return r;
+	if (by[0] && mfa_user_validate(by) < 0)
+		return bad(reterr, config_setting_get_member(root, "reset_by"), "reset_by",
+			   "invalid user name");
+	snprintf(st->reset_by, sizeof(st->reset_by), "%s", by);
+	return 0;
+}
+
+static int parse_numbers(const config_setting_t *root, struct mfa_state *st,
+			 struct mfa_err *reterr)
+{
+	int64_t digits, period, failures, epoch;
+	int r;
+
+	if ((r = get_int64(root, "digits", 6, 8, &digits, reterr)) < 0 ||
+	    (r = get_int64(root, "period", 1, 3600, &period, reterr)) < 0 ||
+	    (r = get_int64(root, "last_step", -1, INT64_MAX, &st->last_step, reterr)) < 0 ||
+	    (r = get_int64(root, "failures", 0, UINT32_MAX, &failures, reterr)) < 0 ||
+	    (r = get_int64(root, "locked_until", 0, INT64_MAX, &st->locked_until, reterr)) < 0 ||
+	    (r = get_int64(root, "enrolled_at", 0, INT64_MAX, &st->enrolled_at, reterr)) < 0 ||
+	    (r = get_int64(root, "reset_at", 0, INT64_MAX, &st->reset_at, reterr)) < 0 ||
+	    (r = get_int64(root, "epoch", INT64_MIN, INT64_MAX, &epoch, reterr)) < 0)
+		return r;
+	st->digits = (unsigned)digits;
+	st->period = (unsigned)period;
+	st->failures = (unsigned)failures;
+	st->epoch = (uint64_t)epoch;
+	return 0;
+}
+
+static int parse_secret(const config_setting_t *root, struct mfa_state *st,
+			struct mfa_err *reterr)
+{
+	const char *b32;
+	int r;
+
+	if ((r = get_str(root, "secret", &b32, reterr)) < 0)
+		return r;
+	if (st->status == MFA_STATUS_RESET) {
+		if (b32[0])
+			return bad(reterr, config_setting_get_member(root, "secret"), "secret",
+				   "must be empty after a reset");
+		return 0;
+	}
+	if (mfa_secret_from_base32(b32, &st->secret) < 0)
+		return bad(reterr, config_setting_get_member(root, "secret"), "secret",
+			   "not a valid base32 secret");
+	return 0;
+}
+
+int mfa_state_parse(const char *text, struct mfa_state *ret_state, struct mfa_err *reterr)
+{
+	_cleanup_(config_destroyp) config_t lc;
+	struct mfa_state st = { 0 };
+	const config_setting_t *root;
+	int r;
+
+	config_init(&lc);
+	if (config_read_string(&lc, text) != CONFIG_TRUE)
+		return mfa_err_set(reterr, -EBADMSG, (unsigned)config_error_line(&lc), "%s",
+				   config_error_text(&lc) ? config_error_text(&lc) : "syntax error");
+	root = config_root_setting(&lc);
+	if ((r = check_keys(root, reterr)) < 0 || (r = parse_header(root, &st, reterr)) < 0 ||
+	    (r = parse_numbers(root, &st, reterr)) < 0 ||
+	    (r = parse_recovery(root, &st, reterr)) < 0 ||
+	    (r = parse_secret(root, &st, reterr)) < 0) {
+		mfa_state_clear(&st);
+		return r;
+	}
+	*ret_state = st;
+	return 0;
+}
+
+struct text {
+	char *buf;
+	size_t len;
+	int r;
+};
+
+static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->r < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, TEXT_MAX - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= TEXT_MAX - t->len)
+		t->r = -ENOBUFS;
+	else
+		t->len += (size_t)n;
+}
+
+/* A libconfig string literal: '\' and '"' escaped (user names may hold both). */
+static void add_quoted(struct text *t, const char *s)
+{
+	add(t, "\"");
+	for (; *s; s++)
+		add(t, (*s == '\\' || *s == '"') ? "\\%c" : "%c", *s);
+	add(t, "\"");
+}
+
+static void add_secret(struct text *t, const struct mfa_state *st)
+{
+	char b32[MFA_SECRET_B32_MAX] = "";
+
+	if (st->status == MFA_STATUS_ENROLLED &&
+	    (t->r = st->secret ? mfa_secret_to_base32(st->secret, b32, sizeof(b32)) : -EINVAL) < 0)
+		return;
+	add(t, "secret = \"%s\";\n", b32);
+	sodium_memzero(b32, sizeof(b32));
+}
+
+int mfa_state_format(const struct mfa_state *st, char **ret_text, size_t *ret_len)
+{
+	struct text t = { .buf = sodium_malloc(TEXT_MAX) };
+
+	if (!t.buf)
+		return -ENOMEM;
+	add(&t, "# pam_totp state: written by pam_totp and mfa-resetd, do not edit\n");
+	add(&t, "version = %d;\nstatus = \"%s\";\n", MFA_STATE_VERSION,
+	    st->status == MFA_STATUS_ENROLLED ? "enrolled" : "reset");
+	add_secret(&t, st);
+	add(&t, "algorithm = \"%s\";\ndigits = %u;\nperiod = %u;\n",
+	    mfa_algo_to_string(st->algorithm), st->digits, st->period);
+	add(&t, "last_step = %" PRId64 "L;\nfailures = %u;\nlocked_until = %" PRId64 "L;\n",
+	    st->last_step, st->failures, st->locked_until);
+	add(&t, "enrolled_at = %" PRId64 "L;\nreset_at = %" PRId64 "L;\nreset_by = ",
+	    st->enrolled_at, st->reset_at);
+	add_quoted(&t, st->reset_by);
+	add(&t, ";\nepoch = %" PRId64 "L;\nrecovery = [", (int64_t)st->epoch);
+	for (unsigned i = 0; i < st->n_recovery && i < MFA_RECOVERY_MAX; i++)
+		add(&t, "%s\"%s\"", i ? ", " : " ", st->recovery[i]);
+	add(&t, " ];\n");
+	if (t.r < 0) {
+		sodium_free(t.buf);
+		return t.r;
+	}
+	*ret_text = t.buf;
+	*ret_len = t.len;
+	return 0;
+}

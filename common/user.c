@@ -1,0 +1,355 @@
+/* User names (validation, file-name mapping), NSS group membership, and the policy decisions
+ * "is this user enforced" and "may this actor reset that user". */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "user.h"
+
+#define NSS_BUF_MAX (1024 * 1024)
+
+int mfa_user_validate(const char *name)
+{
+	size_t len;
+
+	if (!name || !*name || name[0] == '.' || name[0] == '-')
+		return -EINVAL;
+	len = strnlen(name, MFA_USER_NAME_MAX + 1);
+	if (len > MFA_USER_NAME_MAX)
+		return -EINVAL;
+	for (; *name; name++) {
+		unsigned char c = (unsigned char)*name;
+		if (c == '/' || c <= ' ' || c == 0x7f)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static bool plain_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '@' || c == '+' || c == '-';
+}
+
+int mfa_user_to_filename(const char *name, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	if (mfa_user_validate(name) < 0)
+		return -EINVAL;
+	for (; *name; name++) {
+		unsigned char c = (unsigned char)*name;
+		if (n + 4 > size)
+			return -ENOBUFS;
+		if (plain_char(c)) {
+			buf[n++] = (char)c;
+		} else {
+			buf[n++] = '%';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 0xf];
+		}
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mfa_user_from_filename(const char *fname, char *buf, size_t size)
+{
+	const char *orig = fname;
+	size_t n = 0;
+	char check[MFA_USER_FILE_MAX];
+
+	for (; *fname; fname++) {
+		int c = (unsigned char)*fname;
+		if (n + 1 >= size)
+			return -ENOBUFS;
+		if (c == '%') {
+			int hi = hexval(fname[1]), lo = hi < 0 ? -1 : hexval(fname[2]);
+			if (lo < 0)
+				return -EINVAL;
+			c = hi * 16 + lo;
+			fname += 2;
+		}
+		buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	/* Only the canonical encoding names a user: "%41" or a raw '%' maps to nobody. */
+	if (mfa_user_to_filename(buf, check, sizeof(check)) < 0 || strcmp(check, orig) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* getpwnam_r/getpwuid_r/getgrnam_r with a buffer grown on ERANGE. */
+struct pwbuf {
+	struct passwd pw;
+	char *buf;
+};
+
+static void pwbuf_free(struct pwbuf *p)
+{
+	free(p->buf);
+}
+
+static int lookup_pw(const char *name, uid_t uid, struct pwbuf *ret)
+{
+	size_t size = 1024;
+	struct passwd *res = NULL;
+	int r;
+
+	for (;;) {
+		free(ret->buf);
+		if (!(ret->buf = malloc(size)))
+			return -ENOMEM;
+		r = name ? getpwnam_r(name, &ret->pw, ret->buf, size, &res)
+			 : getpwuid_r(uid, &ret->pw, ret->buf, size, &res);
+		if (r != ERANGE || size >= NSS_BUF_MAX)
+			break;
+		size *= 2;
+	}
+	if (r != 0)
+		return -r;
+	return res ? 0 : -ENOENT;
+}
+
+struct grbuf {
+	struct group gr;
+	char *buf;
+};
+
+static void grbuf_free(struct grbuf *g)
+{
+	free(g->buf);
+}
+
+static int lookup_gr(const char *name, struct grbuf *ret)
+{
+	size_t size = 1024;
+	struct group *res = NULL;
+	int r;
+
+	for (;;) {
+		free(ret->buf);
+		if (!(ret->buf = malloc(size)))
+			return -ENOMEM;
+		r = getgrnam_r(name, &ret->gr, ret->buf, size, &res);
+		if (r != ERANGE || size >= NSS_BUF_MAX)
+			break;
+		size *= 2;
+	}
+	if (r != 0)
+		return r > 0 ? -r : -EIO;
+	return res ? 0 : -ENOENT;
+}
+
+/* All gids of the user (primary first). *ret_n set; *ret_gids malloc()ed. */
+static int user_gids(const char *name, gid_t **ret_gids, int *ret_n)
+{
+	_cleanup_(pwbuf_free) struct pwbuf pw = { .buf = NULL };
+	int n = 32, r;
+
+	if ((r = lookup_pw(name, 0, &pw)) < 0)
+		return r;
+	for (;;) {
+		gid_t *g = malloc(sizeof(gid_t) * (size_t)n);
+		int want = n;
+		if (!g)
+			return -ENOMEM;
+		if (getgrouplist(name, pw.pw.pw_gid, g, &want) >= 0) {
+			*ret_gids = g;
+			*ret_n = want;
+			return 0;
+		}
+		free(g);
+		if (want <= n || want > 65536)
+			return -EIO;
+		n = want;
+	}
+}
+
+int mfa_user_in_groups(const char *name, const struct mfa_strlist *groups)
+{
+	_cleanup_free_ gid_t *gids = NULL;
+	int n = 0, r;
+	size_t i;
+
+	if (groups->n == 0)
+		return 0;
+	if ((r = user_gids(name, &gids, &n)) < 0)
+		return r;
+	for (i = 0; i < groups->n; i++) {
+		_cleanup_(grbuf_free) struct grbuf gr = { .buf = NULL };
+		r = lookup_gr(groups->v[i], &gr);
+		if (r == -ENOENT)
+			continue; /* a configured group that does not exist has no members */
+		if (r < 0)
+			return r;
+		for (int k = 0; k < n; k++)
+			if (gids[k] == gr.gr.gr_gid)
+				return 1;
+	}
+	return 0;
+}
+
+int mfa_user_is_enforced(const struct mfa_config *cfg, const char *name)
+{
+	int r;
+
+	if (mfa_user_validate(name) < 0)
+		return -EINVAL;
+	if (mfa_strlist_contains(&cfg->enforce.users, name))
+		return 1;
+	if (!cfg->enforce.all) {
+		r = mfa_user_in_groups(name, &cfg->enforce.groups);
+		if (r <= 0)
+			return r;
+	}
+	r = mfa_user_in_groups(name, &cfg->enforce.exempt_groups);
+	if (r < 0)
+		return r;
+	return r == 0;
+}
+
+int mfa_user_name_of(uid_t uid, char *buf, size_t size)
+{
+	_cleanup_(pwbuf_free) struct pwbuf pw = { .buf = NULL };
+	int r;
+
+	if ((r = lookup_pw(NULL, uid, &pw)) < 0)
+		return r;
+	if (strlen(pw.pw.pw_name) >= size)
+		return -ENOBUFS;
+	strcpy(buf, pw.pw.pw_name);
+	return 0;
+}
+
+int mfa_user_is_admin(const struct mfa_config *cfg, uid_t actor_uid, const char *actor)
+{
+	if (actor_uid == 0)
+		return 1;
+	if (!actor)
+		return 0;
+	return mfa_user_in_groups(actor, &cfg->reset.admin_groups);
+}
+
+int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
+		       const char *target)
+{
+	_cleanup_(pwbuf_free) struct pwbuf pw = { .buf = NULL };
+	int r;
+
+	if ((r = mfa_user_is_admin(cfg, actor_uid, actor)) < 0)
+		return r;
+	if (r == 0)
+		return MFA_RESET_NOT_ADMIN;
+	if (mfa_user_validate(target) < 0)
+		return MFA_RESET_INVALID_NAME;
+	r = lookup_pw(target, 0, &pw);
+	if (r == -ENOENT)
+		return MFA_RESET_UNKNOWN_USER;
+	if (r < 0)
+		return r;
+	if (actor_uid == 0)
+		return MFA_RESET_ALLOWED;
+	if (actor && strcmp(actor, target) == 0 && !cfg->reset.allow_self_reset)
+		return MFA_RESET_SELF;
+	r = mfa_user_in_groups(target, &cfg->reset.protected_groups);
+	if (r < 0)
+		return r;
+	return r ? MFA_RESET_PROTECTED : MFA_RESET_ALLOWED;
+}
+
+const char *mfa_reset_verdict_to_string(enum mfa_reset_verdict v)
+{
+	switch (v) {
+	case MFA_RESET_ALLOWED:
+		return "allowed";
+	case MFA_RESET_NOT_ADMIN:
+		return "not-authorized";
+	case MFA_RESET_SELF:
+		return "self-reset";
+	case MFA_RESET_PROTECTED:
+		return "protected";
+	case MFA_RESET_INVALID_NAME:
+		return "invalid-name";
+	case MFA_RESET_UNKNOWN_USER:
+		return "unknown-user";
+	}
+	return "unknown";
+}
+
+void mfa_strlist_free(struct mfa_strlist *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int strlist_add_unique(struct mfa_strlist *l, const char *name)
+{
+	char **v;
+
+	if (mfa_strlist_contains(l, name))
+		return 0;
+	v = realloc(l->v, sizeof(char *) * (l->n + 1));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	if (!(l->v[l->n] = strdup(name)))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static int add_primary_members(gid_t gid, struct mfa_strlist *l)
+{
+	struct passwd pw, *res;
+	char buf[4096];
+	int r = 0;
+
+	setpwent();
+	while (r == 0 && getpwent_r(&pw, buf, sizeof(buf), &res) == 0 && res)
+		if (pw.pw_gid == gid)
+			r = strlist_add_unique(l, pw.pw_name);
+	endpwent();
+	return r;
+}
+
+int mfa_user_group_members(const char *group, struct mfa_strlist *ret)
+{
+	_cleanup_(grbuf_free) struct grbuf gr = { .buf = NULL };
+	struct mfa_strlist l = { NULL, 0 };
+	int r;
+
+	if ((r = lookup_gr(group, &gr)) < 0)
+		return r;
+	for (char **m = gr.gr.gr_mem; m && *m && r == 0; m++)
+		r = strlist_add_unique(&l, *m);
+	if (r == 0)
+		r = add_primary_members(gr.gr.gr_gid, &l);
+	if (r < 0) {
+		mfa_strlist_free(&l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
