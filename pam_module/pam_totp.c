@@ -142,7 +142,11 @@ authenticate(struct totp_ctx *ctx)
 	return decide(ctx, enforced, &st);
 }
 
-PAM_EXTERN int
+/* The build hides every symbol; these two are the module's interface (and pam_totp.map
+ * keeps everything else, libmfa included, local). */
+#define TOTP_PUBLIC __attribute__((visibility("default")))
+
+PAM_EXTERN TOTP_PUBLIC int
 pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct totp_ctx ctx = { .pamh = pamh, .dir_fd = -1 };
@@ -154,7 +158,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return r;
 }
 
-PAM_EXTERN int
+PAM_EXTERN TOTP_PUBLIC int
 pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	return PAM_SUCCESS;
