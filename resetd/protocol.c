@@ -90,8 +90,10 @@ static int check_line(const char *line, size_t len, struct mfa_err *reterr)
 	for (size_t i = 0; i < len; i++)
 		if (is_ctl((unsigned char)line[i]))
 			return mfa_err_set(reterr, -EBADMSG, 0, "control byte at offset %zu", i);
-	if (len < 4 || memcmp(line, "MFA", 3) != 0)
+	if (len < 3 || memcmp(line, "MFA", 3) != 0)
 		return mfa_err_set(reterr, -EBADMSG, 0, "not a request");
+	if (len == 4 && memcmp(line, MFA_PROTO_MAGIC, 4) == 0)
+		return mfa_err_set(reterr, -EBADMSG, 0, "no verb");
 	if (len < 5 || memcmp(line, MFA_PROTO_MAGIC " ", 5) != 0)
 		return mfa_err_set(reterr, -EPROTONOSUPPORT, 0, "unsupported protocol version");
 	return 0;
