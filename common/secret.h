@@ -21,7 +21,7 @@ struct mfa_secret {
 #define MFA_RECOVERY_MAX 20
 #define MFA_RECOVERY_CODE_LEN 19 /* with dashes, without NUL */
 /* Stored form: "<salt hex 32>$<BLAKE2b-256 hex 64>", NUL-terminated. */
-#define MFA_RECOVERY_HASH_LEN 97
+#define MFA_RECOVERY_HASH_LEN 98 /* 32 + 1 + 64 characters and the NUL */
 
 /* Must be called once before any other function here (wraps sodium_init()); 0 or -EIO. */
 int mfa_secret_init(void);
