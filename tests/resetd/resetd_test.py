@@ -173,7 +173,7 @@ def case_protected_refused(e):
 
 def case_unknown_among_valid(e):
     e.seed('alice', 'bob')
-    p = e.run('admin1', '--yes', 'alice', 'nosuchuser', 'bob', '-bad-name')
+    p = e.run('admin1', '--yes', '--', 'alice', 'nosuchuser', 'bob', '-bad-name')
     expect(p, 1, 'unknown user among valid ones')
     check(re.search(r'nosuchuser: failed: .*unknown-user', p.stdout), 'no error: ' + p.stdout)
     check(re.search(r'-bad-name: failed: .*invalid-name', p.stdout), 'no error: ' + p.stdout)
@@ -277,7 +277,11 @@ def case_oversize_request(e):
     s.sendall(b'MFA1 RESET ' + b'a' * 70000)
     data = s.recv(4096)
     check(data.startswith(b'error too-long'), 'oversize answered %r' % data)
-    check(s.recv(4096) == b'', 'connection not closed after an oversize line')
+    try:
+        rest = s.recv(4096)
+    except ConnectionResetError:  # closed with our unread bytes in its queue
+        rest = b''
+    check(rest == b'', 'connection not closed after an oversize line')
     s.close()
     e.seed('alice')
     expect(e.run('admin1', '--yes', 'alice'), 0, 'reset after an oversize request')
