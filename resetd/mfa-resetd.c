@@ -90,6 +90,7 @@ static int make_socket(const char *path, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
+	mode_t old_umask;
 	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -100,9 +101,13 @@ static int make_socket(const char *path, int *ret_fd)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	/* World-connectable: authorization is per request, from SO_PEERCRED. */
+	/* World-connectable from the moment it exists: authorization is per request, from
+	 * SO_PEERCRED. */
+	old_umask = umask(0111);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	umask(old_umask);
+	if (r < 0)
+		return r;
 	if (chmod(path, 0666) < 0 || listen(fd, 64) < 0)
 		return -errno;
 	*ret_fd = TAKE_FD(fd);

@@ -59,9 +59,9 @@ class Env:
              '--log-stderr'], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=open(self.log, 'w'))
         for _ in range(500):
-            if os.path.exists(self.sock):
-                break
             check(self.daemon.poll() is None, 'daemon exited: ' + self.logtext())
+            if 'listening' in self.logtext():
+                break
             time.sleep(0.01)
         check(os.path.exists(self.sock), 'daemon did not create its socket')
         mode = os.stat(self.sock).st_mode & 0o777
