@@ -434,6 +434,11 @@ def test_concurrent_logins_one_code(e):
     codes = [r.code for r in results]
     check(codes.count(PAM_SUCCESS) == 1, "successes: %s" % codes)
     check(all(c in (PAM_SUCCESS, PAM_AUTH_ERR) for c in codes), "results: %s" % codes)
+    oks = [r for r in results if r.logged("event=verify", "result=ok")]
+    replays = [r for r in results if r.logged("event=verify", "reason=replay")]
+    check(len(oks) == 1, "ok lines: %d" % len(oks))
+    check(len(replays) >= 2, "replays logged: %d" % len(replays))
+    check(field(e.show("alice"), "last_step") >= 0, "step not stored", e.show("alice"))
 
 
 def main():
