@@ -63,7 +63,7 @@ static int get_str(const config_setting_t *root, const char *key, const char **r
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
 		return bad(reterr, s, key, "must be a string");
 	*ret = config_setting_get_string(s);
-	return 0;
+	return *ret ? 0 : bad(reterr, s, key, "must be a string");
 }
 
 static int check_keys(const config_setting_t *root, struct mfa_err *reterr)
@@ -112,7 +112,7 @@ static int parse_recovery(const config_setting_t *root, struct mfa_state *st,
 static int parse_header(const config_setting_t *root, struct mfa_state *st,
 			struct mfa_err *reterr)
 {
-	const char *status, *algo, *by;
+	const char *status = NULL, *algo = NULL, *by = NULL;
 	int64_t v;
 	int r;
 
@@ -169,7 +169,7 @@ static int parse_numbers(const config_setting_t *root, struct mfa_state *st,
 static int parse_secret(const config_setting_t *root, struct mfa_state *st,
 			struct mfa_err *reterr)
 {
-	const char *b32;
+	const char *b32 = NULL;
 	int r;
 
 	if ((r = get_str(root, "secret", &b32, reterr)) < 0)
