@@ -7,11 +7,10 @@
 
 #include "pam_totp.h"
 
-void
-totp_args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv,
-		struct totp_args *ret)
+void totp_args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv,
+		     struct totp_args *ret)
 {
-	struct totp_args a = { .silent = (flags & PAM_SILENT) != 0 };
+	struct totp_args a = {.silent = (flags & PAM_SILENT) != 0};
 
 	for (int i = 0; i < argc; i++) {
 		if (strncmp(argv[i], "config=", 7) == 0 && argv[i][7] != '\0')

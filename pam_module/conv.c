@@ -10,8 +10,7 @@
 
 #include "pam_totp.h"
 
-void
-totp_answer_free(char *answer)
+void totp_answer_free(char *answer)
 {
 	if (!answer)
 		return;
@@ -19,8 +18,7 @@ totp_answer_free(char *answer)
 	free(answer);
 }
 
-static void
-free_replies(struct pam_response *resp, size_t n)
+static void free_replies(struct pam_response *resp, size_t n)
 {
 	if (!resp)
 		return;
@@ -29,8 +27,7 @@ free_replies(struct pam_response *resp, size_t n)
 	free(resp);
 }
 
-int
-totp_converse(pam_handle_t *pamh, const struct pam_message *msgs, size_t n, char **ret_answer)
+int totp_converse(pam_handle_t *pamh, const struct pam_message *msgs, size_t n, char **ret_answer)
 {
 	const struct pam_conv *conv = NULL;
 	const struct pam_message *pmsg[PAM_MAX_NUM_MSG];
@@ -64,41 +61,36 @@ totp_converse(pam_handle_t *pamh, const struct pam_message *msgs, size_t n, char
 	return 0;
 }
 
-int
-totp_ask_code(struct totp_ctx *ctx, const char *info, char **ret_answer)
+int totp_ask_code(struct totp_ctx *ctx, const char *info, char **ret_answer)
 {
 	struct pam_message m[2];
 	size_t n = 0;
 
 	if (info && !ctx->args.silent)
-		m[n++] = (struct pam_message){ .msg_style = PAM_TEXT_INFO, .msg = info };
-	m[n++] = (struct pam_message){ .msg_style = PAM_PROMPT_ECHO_OFF, .msg = TOTP_PROMPT };
+		m[n++] = (struct pam_message){.msg_style = PAM_TEXT_INFO, .msg = info};
+	m[n++] = (struct pam_message){.msg_style = PAM_PROMPT_ECHO_OFF, .msg = TOTP_PROMPT};
 	return totp_converse(ctx->pamh, m, n, ret_answer);
 }
 
-static void
-say(struct totp_ctx *ctx, int style, const char *text)
+static void say(struct totp_ctx *ctx, int style, const char *text)
 {
-	struct pam_message m = { .msg_style = style, .msg = text };
+	struct pam_message m = {.msg_style = style, .msg = text};
 
 	if (!ctx->args.silent)
 		(void)totp_converse(ctx->pamh, &m, 1, NULL);
 }
 
-void
-totp_info(struct totp_ctx *ctx, const char *text)
+void totp_info(struct totp_ctx *ctx, const char *text)
 {
 	say(ctx, PAM_TEXT_INFO, text);
 }
 
-void
-totp_error(struct totp_ctx *ctx, const char *text)
+void totp_error(struct totp_ctx *ctx, const char *text)
 {
 	say(ctx, PAM_ERROR_MSG, text);
 }
 
-void
-totp_format_time(int64_t t, char *buf, size_t size)
+void totp_format_time(int64_t t, char *buf, size_t size)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;

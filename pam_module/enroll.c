@@ -18,7 +18,7 @@
 #include "totp.h"
 
 #define ARENA_SIZE (32 * 1024)
-#define MSG_MAX 500 /* bytes of text per message (PAM_MAX_MSG_SIZE is 512) */
+#define MSG_MAX	   500 /* bytes of text per message (PAM_MAX_MSG_SIZE is 512) */
 
 /* Text of the messages of one conversation call. */
 struct screen {
@@ -28,20 +28,17 @@ struct screen {
 	size_t n;
 };
 
-static void
-screen_done(struct screen *s)
+static void screen_done(struct screen *s)
 {
 	if (s->buf)
 		sodium_free(s->buf);
-	*s = (struct screen){ 0 };
+	*s = (struct screen){0};
 }
 
-static int
-screen_add(struct screen *s, int style, const char *fmt, ...)
+static int screen_add(struct screen *s, int style, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int
-screen_add(struct screen *s, int style, const char *fmt, ...)
+static int screen_add(struct screen *s, int style, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -53,14 +50,13 @@ screen_add(struct screen *s, int style, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= ARENA_SIZE - s->used)
 		return -E2BIG;
-	s->msg[s->n++] = (struct pam_message){ .msg_style = style, .msg = s->buf + s->used };
+	s->msg[s->n++] = (struct pam_message){.msg_style = style, .msg = s->buf + s->used};
 	s->used += (size_t)n + 1;
 	return 0;
 }
 
 /* Adds text (lines split by '\n') packed into messages of at most MSG_MAX bytes. */
-static int
-screen_add_block(struct screen *s, const char *text)
+static int screen_add_block(struct screen *s, const char *text)
 {
 	while (*text) {
 		size_t take = 0;
@@ -81,30 +77,25 @@ screen_add_block(struct screen *s, const char *text)
 	return 0;
 }
 
-static int
-screen_ask(struct totp_ctx *ctx, struct screen *s, char **ret_answer)
+static int screen_ask(struct totp_ctx *ctx, struct screen *s, char **ret_answer)
 {
-	s->msg[s->n++] = (struct pam_message){ .msg_style = PAM_PROMPT_ECHO_OFF,
-					       .msg = TOTP_PROMPT };
+	s->msg[s->n++] = (struct pam_message){.msg_style = PAM_PROMPT_ECHO_OFF, .msg = TOTP_PROMPT};
 	return totp_converse(ctx->pamh, s->msg, s->n, ret_answer);
 }
 
-static int
-screen_init(struct screen *s)
+static int screen_init(struct screen *s)
 {
-	*s = (struct screen){ .buf = sodium_malloc(ARENA_SIZE) };
+	*s = (struct screen){.buf = sodium_malloc(ARENA_SIZE)};
 	return s->buf ? 0 : -ENOMEM;
 }
 
-static size_t
-secret_bytes(enum mfa_algo a)
+static size_t secret_bytes(enum mfa_algo a)
 {
 	return a == MFA_ALGO_SHA512 ? 64 : a == MFA_ALGO_SHA256 ? 32 : MFA_SECRET_MIN_BYTES;
 }
 
-static void
-log_enroll(struct totp_ctx *ctx, int prio, const char *result, const char *reason, int r,
-	   long long count)
+static void log_enroll(struct totp_ctx *ctx, int prio, const char *result, const char *reason,
+		       int r, long long count)
 {
 	struct mfa_event ev = totp_event("enroll", ctx->user, result, reason);
 
@@ -114,9 +105,8 @@ log_enroll(struct totp_ctx *ctx, int prio, const char *result, const char *reaso
 }
 
 /* The first screen: why, who, the key, the URI and the QR code. */
-static int
-first_screen(struct totp_ctx *ctx, const struct mfa_state *st, const struct mfa_secret *sec,
-	     struct screen *s)
+static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
+			const struct mfa_secret *sec, struct screen *s)
 {
 	const struct mfa_config *c = &ctx->cfg;
 	char key[2 * MFA_SECRET_B32_MAX], when[64];
@@ -167,25 +157,24 @@ first_screen(struct totp_ctx *ctx, const struct mfa_state *st, const struct mfa_
 
 /* Asks for the confirming code, at most TOTP_ENROLL_TRIES times; 0 and *ret_step, -EACCES
  * all wrong, other < 0 conversation failure. */
-static int
-confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struct mfa_secret *sec,
-	int64_t *ret_step)
+static int confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struct mfa_secret *sec,
+		   int64_t *ret_step)
 {
-	struct mfa_totp_params p = { ctx->cfg.totp.algorithm, ctx->cfg.totp.digits,
-				     ctx->cfg.totp.period, ctx->cfg.totp.window };
+	struct mfa_totp_params p = {ctx->cfg.totp.algorithm, ctx->cfg.totp.digits,
+				    ctx->cfg.totp.period, ctx->cfg.totp.window};
 	int r;
 
 	for (unsigned i = 0; i < TOTP_ENROLL_TRIES; i++) {
 		_cleanup_(totp_answer_freep) char *answer = NULL;
-		_cleanup_(screen_done) struct screen s = { 0 };
+		_cleanup_(screen_done) struct screen s = {0};
 
 		if ((r = screen_init(&s)) < 0)
 			return r;
 		if (i == 0)
 			r = first_screen(ctx, st, sec, &s);
 		else
-			r = screen_add(&s, PAM_ERROR_MSG, "Wrong code, try again (%u of %u).", i + 1,
-				       TOTP_ENROLL_TRIES);
+			r = screen_add(&s, PAM_ERROR_MSG, "Wrong code, try again (%u of %u).",
+				       i + 1, TOTP_ENROLL_TRIES);
 		if (r < 0)
 			return r;
 		if ((r = screen_ask(ctx, &s, &answer)) < 0)
@@ -199,11 +188,10 @@ confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struct mfa_secre
 
 /* Under the lock: the state must still be what the decision saw (none, or the same reset),
  * so a racing enrollment or reset is never overwritten. */
-static int
-still_same(struct totp_ctx *ctx, int lock_fd, const struct mfa_state *seen)
+static int still_same(struct totp_ctx *ctx, int lock_fd, const struct mfa_state *seen)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state now = { 0 };
-	struct mfa_err err = { 0 };
+	_cleanup_(mfa_state_clearp) struct mfa_state now = {0};
+	struct mfa_err err = {0};
 	int r;
 
 	r = mfa_state_load(ctx->dir_fd, lock_fd, ctx->user, &now, &err);
@@ -216,8 +204,7 @@ still_same(struct totp_ctx *ctx, int lock_fd, const struct mfa_state *seen)
 	return 0;
 }
 
-static void
-codes_freep(char (**codes)[MFA_RECOVERY_CODE_LEN + 1])
+static void codes_freep(char (**codes)[MFA_RECOVERY_CODE_LEN + 1])
 {
 	if (*codes)
 		sodium_free(*codes);
@@ -225,10 +212,10 @@ codes_freep(char (**codes)[MFA_RECOVERY_CODE_LEN + 1])
 
 /* Shows the recovery codes once; the state is already saved, so a failure here is only
  * logged. */
-static void
-show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1], unsigned n)
+static void show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
+		       unsigned n)
 {
-	_cleanup_(screen_done) struct screen s = { 0 };
+	_cleanup_(screen_done) struct screen s = {0};
 	int r;
 
 	if (n == 0 || screen_init(&s) < 0)
@@ -245,12 +232,11 @@ show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
 }
 
 /* Writes the enrolled state, secret moved into it. */
-static int
-commit(struct totp_ctx *ctx, const struct mfa_state *seen, struct mfa_secret **sec,
-       int64_t step)
+static int commit(struct totp_ctx *ctx, const struct mfa_state *seen, struct mfa_secret **sec,
+		  int64_t step)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state ns = { 0 };
-	_cleanup_(codes_freep) char (*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
+	_cleanup_(mfa_state_clearp) struct mfa_state ns = {0};
+	_cleanup_(codes_freep) char(*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
 	_cleanup_close_ int lock_fd = -1;
 	unsigned n = ctx->cfg.enrollment.recovery_codes;
 	int r;
@@ -258,13 +244,13 @@ commit(struct totp_ctx *ctx, const struct mfa_state *seen, struct mfa_secret **s
 	r = mfa_state_lock(ctx->dir_fd, ctx->user, MFA_STATE_LOCK_TIMEOUT_MS, &lock_fd);
 	if (r < 0 || (r = still_same(ctx, lock_fd, seen)) < 0)
 		return r;
-	ns = (struct mfa_state){ .status = MFA_STATUS_ENROLLED,
-				 .algorithm = ctx->cfg.totp.algorithm,
-				 .digits = ctx->cfg.totp.digits,
-				 .period = ctx->cfg.totp.period,
-				 .last_step = step,
-				 .enrolled_at = time(NULL),
-				 .n_recovery = n };
+	ns = (struct mfa_state){.status = MFA_STATUS_ENROLLED,
+				.algorithm = ctx->cfg.totp.algorithm,
+				.digits = ctx->cfg.totp.digits,
+				.period = ctx->cfg.totp.period,
+				.last_step = step,
+				.enrolled_at = time(NULL),
+				.n_recovery = n};
 	if (seen) {
 		ns.reset_at = seen->reset_at;
 		memcpy(ns.reset_by, seen->reset_by, sizeof(ns.reset_by));
@@ -280,13 +266,12 @@ commit(struct totp_ctx *ctx, const struct mfa_state *seen, struct mfa_secret **s
 	if ((r = mfa_state_store(ctx->dir_fd, lock_fd, ctx->user, &ns, 0)) < 0)
 		return r;
 	log_enroll(ctx, LOG_NOTICE, "ok", seen ? "reset" : "first", 0, n);
-	show_codes(ctx, (const char(*)[MFA_RECOVERY_CODE_LEN + 1])codes, n);
+	show_codes(ctx, (const char(*)[MFA_RECOVERY_CODE_LEN + 1]) codes, n);
 	return 0;
 }
 
 /* Why enrollment cannot happen now, or NULL. */
-static const char *
-refusal(struct totp_ctx *ctx, const struct mfa_state *st)
+static const char *refusal(struct totp_ctx *ctx, const struct mfa_state *st)
 {
 	const struct pam_conv *conv = NULL;
 	int64_t exp = ctx->cfg.enrollment.reset_expires;
@@ -305,8 +290,7 @@ refusal(struct totp_ctx *ctx, const struct mfa_state *st)
 	return NULL;
 }
 
-int
-totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
+int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
 {
 	_cleanup_(mfa_secret_freep) struct mfa_secret *sec = NULL;
 	const char *why = refusal(ctx, st);

@@ -16,15 +16,13 @@
 #include "totp.h"
 #include "user.h"
 
-static void
-ctx_done(struct totp_ctx *ctx)
+static void ctx_done(struct totp_ctx *ctx)
 {
 	mfa_config_free(&ctx->cfg);
 	closep(&ctx->dir_fd);
 }
 
-static int
-fail(struct totp_ctx *ctx, const char *reason, int r)
+static int fail(struct totp_ctx *ctx, const char *reason, int r)
 {
 	struct mfa_event ev = totp_event("auth", ctx->user, "error", reason);
 
@@ -35,8 +33,7 @@ fail(struct totp_ctx *ctx, const char *reason, int r)
 
 /* The user's name from PAM, validated and known to NSS; unknown names are not logged (they
  * may be a password typed into the login prompt). */
-static int
-get_user(struct totp_ctx *ctx)
+static int get_user(struct totp_ctx *ctx)
 {
 	const char *user = NULL;
 	int r;
@@ -54,11 +51,10 @@ get_user(struct totp_ctx *ctx)
 	return PAM_SUCCESS;
 }
 
-static int
-load_config(struct totp_ctx *ctx)
+static int load_config(struct totp_ctx *ctx)
 {
 	const char *path = ctx->args.config ? ctx->args.config : MFA_DEFAULT_CONFIG;
-	struct mfa_err err = { 0 };
+	struct mfa_err err = {0};
 	int r;
 
 	r = mfa_config_load(path, &ctx->cfg, &err);
@@ -71,8 +67,7 @@ load_config(struct totp_ctx *ctx)
 	return PAM_SUCCESS;
 }
 
-static int
-refuse_locked(struct totp_ctx *ctx, const struct mfa_state *st)
+static int refuse_locked(struct totp_ctx *ctx, const struct mfa_state *st)
 {
 	struct mfa_event ev = totp_event("verify", ctx->user, "refused", "locked-out");
 	char when[64], msg[160];
@@ -86,8 +81,7 @@ refuse_locked(struct totp_ctx *ctx, const struct mfa_state *st)
 }
 
 /* Decides with the unlocked read st (NULL: no state). */
-static int
-decide(struct totp_ctx *ctx, int enforced, const struct mfa_state *st)
+static int decide(struct totp_ctx *ctx, int enforced, const struct mfa_state *st)
 {
 	time_t now = time(NULL);
 
@@ -104,11 +98,10 @@ decide(struct totp_ctx *ctx, int enforced, const struct mfa_state *st)
 	return totp_verify(ctx);
 }
 
-static int
-authenticate(struct totp_ctx *ctx)
+static int authenticate(struct totp_ctx *ctx)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state st = { 0 };
-	struct mfa_err err = { 0 };
+	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
+	struct mfa_err err = {0};
 	int enforced, r;
 
 	if ((r = get_user(ctx)) != PAM_SUCCESS)
@@ -146,10 +139,10 @@ authenticate(struct totp_ctx *ctx)
  * keeps everything else, libmfa included, local). */
 #define TOTP_PUBLIC __attribute__((visibility("default")))
 
-PAM_EXTERN TOTP_PUBLIC int
-pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+PAM_EXTERN TOTP_PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
+					       const char **argv)
 {
-	struct totp_ctx ctx = { .pamh = pamh, .dir_fd = -1 };
+	struct totp_ctx ctx = {.pamh = pamh, .dir_fd = -1};
 	int r;
 
 	totp_args_parse(pamh, flags, argc, argv, &ctx.args);
@@ -158,8 +151,8 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return r;
 }
 
-PAM_EXTERN TOTP_PUBLIC int
-pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+PAM_EXTERN TOTP_PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
+					  const char **argv)
 {
 	return PAM_SUCCESS;
 }

@@ -11,8 +11,8 @@
 #include "log.h"
 #include "state.h"
 
-#define TOTP_PROMPT "Verification code: "
-#define TOTP_ANSWER_MAX 64 /* longer input is refused without looking at it */
+#define TOTP_PROMPT	  "Verification code: "
+#define TOTP_ANSWER_MAX	  64 /* longer input is refused without looking at it */
 #define TOTP_ENROLL_TRIES 3
 
 struct totp_args {
@@ -37,8 +37,7 @@ void totp_args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv,
 /* conv.c: one conversation call with n messages; when the last one is a prompt its reply is
  * handed out in *ret_answer (free with totp_answer_free()); every other reply is wiped and
  * freed. -ENOTCONN no conversation function, -EIO the conversation failed. */
-int totp_converse(pam_handle_t *pamh, const struct pam_message *msgs, size_t n,
-		  char **ret_answer);
+int totp_converse(pam_handle_t *pamh, const struct pam_message *msgs, size_t n, char **ret_answer);
 /* Asks TOTP_PROMPT with echo off after the info lines in `info` (may be NULL). */
 int totp_ask_code(struct totp_ctx *ctx, const char *info, char **ret_answer);
 /* One PAM_TEXT_INFO / PAM_ERROR_MSG; nothing under PAM_SILENT. */
@@ -54,12 +53,17 @@ static inline void totp_answer_freep(char **p)
 void totp_format_time(int64_t t, char *buf, size_t size);
 
 /* An event about ctx->user with every optional field unset. */
-static inline struct mfa_event
-totp_event(const char *event, const char *user, const char *result, const char *reason)
+static inline struct mfa_event totp_event(const char *event, const char *user, const char *result,
+					  const char *reason)
 {
-	return (struct mfa_event){ .event = event, .user = user, .result = result,
-				   .reason = reason, .uid = -1, .failures = -1, .until = -1,
-				   .count = -1 };
+	return (struct mfa_event){.event = event,
+				  .user = user,
+				  .result = result,
+				  .reason = reason,
+				  .uid = -1,
+				  .failures = -1,
+				  .until = -1,
+				  .count = -1};
 }
 
 /* pamerr.c */

@@ -7,8 +7,7 @@
 
 #include "pam_totp.h"
 
-int
-totp_pam_code(int r)
+int totp_pam_code(int r)
 {
 	switch (r) {
 	case 0:
@@ -25,8 +24,7 @@ totp_pam_code(int r)
 	}
 }
 
-void
-totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev)
+void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev)
 {
 	char line[512];
 

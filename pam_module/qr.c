@@ -13,27 +13,24 @@
 #if HAVE_QRENCODE
 #include <qrencode.h>
 
-#define QR_QUIET 2      /* modules of light border on each side */
+#define QR_QUIET     2	/* modules of light border on each side */
 #define QR_MAX_WIDTH 73 /* modules; with the border it still fits 80 columns */
 
-static void
-qr_freep(QRcode **q)
+static void qr_freep(QRcode **q)
 {
 	if (*q)
 		QRcode_free(*q);
 }
 
 /* 1 when module (x, y) is dark; the border and beyond are light. */
-static int
-dark(const QRcode *q, int x, int y)
+static int dark(const QRcode *q, int x, int y)
 {
 	if (x < 0 || y < 0 || x >= q->width || y >= q->width)
 		return 0;
 	return q->data[y * q->width + x] & 1;
 }
 
-static const char *
-half_block(int top_light, int bottom_light)
+static const char *half_block(int top_light, int bottom_light)
 {
 	if (top_light && bottom_light)
 		return "\xe2\x96\x88"; /* U+2588 full block */
@@ -44,8 +41,7 @@ half_block(int top_light, int bottom_light)
 	return " ";
 }
 
-int
-totp_qr_render(const char *uri, char **ret_text)
+int totp_qr_render(const char *uri, char **ret_text)
 {
 	_cleanup_(qr_freep) QRcode *q = NULL;
 	size_t cols, rows, size, len = 0;
@@ -78,8 +74,7 @@ totp_qr_render(const char *uri, char **ret_text)
 	return 0;
 }
 #else
-int
-totp_qr_render(const char *uri, char **ret_text)
+int totp_qr_render(const char *uri, char **ret_text)
 {
 	return -ENOTSUP;
 }

@@ -16,11 +16,10 @@
 struct outcome {
 	const char *result; /* "ok", "fail", "refused" */
 	const char *reason;
-	bool full_store;    /* a recovery code was consumed: rewrite the state file */
+	bool full_store; /* a recovery code was consumed: rewrite the state file */
 };
 
-static void
-log_outcome(struct totp_ctx *ctx, const struct outcome *o, const struct mfa_state *st)
+static void log_outcome(struct totp_ctx *ctx, const struct outcome *o, const struct mfa_state *st)
 {
 	bool ok = strcmp(o->result, "ok") == 0;
 	struct mfa_event ev = totp_event("verify", ctx->user, o->result, o->reason);
@@ -38,8 +37,7 @@ log_outcome(struct totp_ctx *ctx, const struct outcome *o, const struct mfa_stat
 }
 
 /* Removes recovery hash i, keeping the others in order. */
-static void
-drop_recovery(struct mfa_state *st, unsigned i)
+static void drop_recovery(struct mfa_state *st, unsigned i)
 {
 	for (; i + 1 < st->n_recovery; i++)
 		memcpy(st->recovery[i], st->recovery[i + 1], MFA_RECOVERY_HASH_LEN);
@@ -48,37 +46,35 @@ drop_recovery(struct mfa_state *st, unsigned i)
 }
 
 /* Checks the answer against st (loaded under the lock) at now and updates st. */
-static void
-check_answer(struct totp_ctx *ctx, struct mfa_state *st, const char *answer, time_t now,
-	     struct outcome *o)
+static void check_answer(struct totp_ctx *ctx, struct mfa_state *st, const char *answer, time_t now,
+			 struct outcome *o)
 {
-	struct mfa_totp_params p = { st->algorithm, st->digits, st->period,
-				     ctx->cfg.totp.window };
+	struct mfa_totp_params p = {st->algorithm, st->digits, st->period, ctx->cfg.totp.window};
 	int64_t step = -1;
 	int r;
 
 	if (strlen(answer) > TOTP_ANSWER_MAX) {
-		*o = (struct outcome){ "fail", "malformed", false };
+		*o = (struct outcome){"fail", "malformed", false};
 	} else if (mfa_recovery_looks_like(answer) == 1) {
 		r = mfa_recovery_match(answer, (const char(*)[MFA_RECOVERY_HASH_LEN])st->recovery,
 				       st->n_recovery);
 		if (r >= 0) {
 			drop_recovery(st, (unsigned)r);
-			*o = (struct outcome){ "ok", "recovery-code", true };
+			*o = (struct outcome){"ok", "recovery-code", true};
 		} else {
-			*o = (struct outcome){ "fail", "wrong-recovery-code", false };
+			*o = (struct outcome){"fail", "wrong-recovery-code", false};
 		}
 	} else {
 		r = mfa_totp_verify(st->secret, &p, now, answer, &step);
 		if (r == 0 && step > st->last_step) {
 			st->last_step = step;
-			*o = (struct outcome){ "ok", "code", false };
+			*o = (struct outcome){"ok", "code", false};
 		} else if (r == 0) {
-			*o = (struct outcome){ "fail", "replay", false };
+			*o = (struct outcome){"fail", "replay", false};
 		} else if (r == -EINVAL) {
-			*o = (struct outcome){ "fail", "malformed", false };
+			*o = (struct outcome){"fail", "malformed", false};
 		} else {
-			*o = (struct outcome){ "fail", "wrong-code", false };
+			*o = (struct outcome){"fail", "wrong-code", false};
 		}
 	}
 	if (strcmp(o->result, "ok") == 0) {
@@ -94,12 +90,11 @@ check_answer(struct totp_ctx *ctx, struct mfa_state *st, const char *answer, tim
 }
 
 /* Under the lock: reload, re-check the decision, check, store. */
-static int
-verify_locked(struct totp_ctx *ctx, const char *answer, struct outcome *o)
+static int verify_locked(struct totp_ctx *ctx, const char *answer, struct outcome *o)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state st = { 0 };
+	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	_cleanup_close_ int lock_fd = -1;
-	struct mfa_err err = { 0 };
+	struct mfa_err err = {0};
 	time_t now = time(NULL);
 	int r;
 
@@ -110,12 +105,12 @@ verify_locked(struct totp_ctx *ctx, const char *answer, struct outcome *o)
 	if (r < 0)
 		return r;
 	if (st.status != MFA_STATUS_ENROLLED) {
-		*o = (struct outcome){ "refused", "state-changed", false };
+		*o = (struct outcome){"refused", "state-changed", false};
 		log_outcome(ctx, o, &st);
 		return -ESTALE;
 	}
 	if (st.locked_until > now) {
-		*o = (struct outcome){ "refused", "locked-out", false };
+		*o = (struct outcome){"refused", "locked-out", false};
 		log_outcome(ctx, o, &st);
 		return -EACCES;
 	}
@@ -125,7 +120,7 @@ verify_locked(struct totp_ctx *ctx, const char *answer, struct outcome *o)
 	else
 		r = mfa_state_store_counters(lock_fd, &st);
 	if (r < 0) {
-		*o = (struct outcome){ 0 }; /* a success that cannot be stored is no success */
+		*o = (struct outcome){0}; /* a success that cannot be stored is no success */
 		return r;
 	}
 	log_outcome(ctx, o, &st);
@@ -145,11 +140,10 @@ verify_locked(struct totp_ctx *ctx, const char *answer, struct outcome *o)
 	return strcmp(o->result, "ok") == 0 ? 0 : -EACCES;
 }
 
-int
-totp_verify(struct totp_ctx *ctx)
+int totp_verify(struct totp_ctx *ctx)
 {
 	_cleanup_(totp_answer_freep) char *answer = NULL;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	struct mfa_event ev;
 	int r;
 

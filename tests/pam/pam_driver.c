@@ -26,12 +26,11 @@ struct driver {
 	char **answers;
 	int n_answers;
 	int next;
-	const char *key;   /* -k */
-	char shown[256];   /* key seen in a "Key: " message, spaces removed */
+	const char *key; /* -k */
+	char shown[256]; /* key seen in a "Key: " message, spaces removed */
 };
 
-static void
-remember_key(struct driver *d, const char *msg)
+static void remember_key(struct driver *d, const char *msg)
 {
 	size_t n = 0;
 
@@ -43,10 +42,9 @@ remember_key(struct driver *d, const char *msg)
 	d->shown[n] = '\0';
 }
 
-static char *
-code_for(const char *b32, long offset)
+static char *code_for(const char *b32, long offset)
 {
-	struct mfa_totp_params p = { MFA_ALGO_SHA1, 6, 30, 1 };
+	struct mfa_totp_params p = {MFA_ALGO_SHA1, 6, 30, 1};
 	struct mfa_secret *s = NULL;
 	char code[MFA_CODE_MAX + 1];
 
@@ -58,8 +56,7 @@ code_for(const char *b32, long offset)
 	return strdup(code);
 }
 
-static char *
-answer(struct driver *d)
+static char *answer(struct driver *d)
 {
 	const char *a;
 	char line[512];
@@ -89,8 +86,7 @@ answer(struct driver *d)
 	return NULL;
 }
 
-static int
-conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
 {
 	struct driver *d = data;
 	struct pam_response *r = calloc((size_t)n, sizeof(*r));
@@ -124,11 +120,10 @@ conv(int n, const struct pam_message **msg, struct pam_response **resp, void *da
 	return PAM_SUCCESS;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
-	struct driver d = { 0 };
-	struct pam_conv pc = { conv, &d };
+	struct driver d = {0};
+	struct pam_conv pc = {conv, &d};
 	pam_handle_t *pamh = NULL;
 	int flags = 0, opt, r;
 

@@ -15,11 +15,10 @@
 #include "state.h"
 #include "totp.h"
 
-static int
-show(int dir_fd, const char *user)
+static int show(int dir_fd, const char *user)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state st = { 0 };
-	struct mfa_err err = { 0 };
+	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
+	struct mfa_err err = {0};
 	int r = mfa_state_load(dir_fd, -1, user, &st, &err);
 
 	if (r == -ENOENT) {
@@ -36,12 +35,11 @@ show(int dir_fd, const char *user)
 	return 0;
 }
 
-static int
-change(int dir_fd, const char *cmd, const char *user, const char *arg, const char *arg2)
+static int change(int dir_fd, const char *cmd, const char *user, const char *arg, const char *arg2)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state st = { 0 };
+	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	_cleanup_close_ int lock_fd = -1;
-	struct mfa_err err = { 0 };
+	struct mfa_err err = {0};
 	int64_t now = time(NULL);
 	int r;
 
@@ -61,15 +59,18 @@ change(int dir_fd, const char *cmd, const char *user, const char *arg, const cha
 		return mfa_state_store(dir_fd, lock_fd, user, &st, 0);
 	}
 	mfa_state_clear(&st);
-	st = (struct mfa_state){ .status = MFA_STATUS_ENROLLED, .algorithm = MFA_ALGO_SHA1,
-				 .digits = 6, .period = 30, .last_step = -1, .enrolled_at = now };
+	st = (struct mfa_state){.status = MFA_STATUS_ENROLLED,
+				.algorithm = MFA_ALGO_SHA1,
+				.digits = 6,
+				.period = 30,
+				.last_step = -1,
+				.enrolled_at = now};
 	if ((r = mfa_secret_from_base32(arg, &st.secret)) < 0)
 		return r;
 	return mfa_state_store(dir_fd, lock_fd, user, &st, 0);
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	_cleanup_close_ int dir_fd = -1;
 	int r;
@@ -77,7 +78,7 @@ main(int argc, char **argv)
 	if (mfa_secret_init() < 0 || mfa_totp_init() < 0 || argc < 3)
 		return 2;
 	if (strcmp(argv[1], "code") == 0) {
-		struct mfa_totp_params p = { MFA_ALGO_SHA1, 6, 30, 1 };
+		struct mfa_totp_params p = {MFA_ALGO_SHA1, 6, 30, 1};
 		struct mfa_secret *s = NULL;
 		char code[MFA_CODE_MAX + 1];
 
