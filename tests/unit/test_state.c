@@ -1,0 +1,401 @@
+/* state.c, statefmt.c, record.c: round trips, every malformed or unsafe file refused, the
+ * counter record's crash behaviour, atomic replacement and the per-user lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "state.h"
+#include "unit.h"
+
+struct fx {
+	char dir[64];
+	int dfd;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(mfa_secret_init(), 0);
+	strcpy(f->dir, "/tmp/mfa-unit-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(mfa_state_open_dir(f->dir, &f->dfd), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	close(f->dfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Copies data/NAME to the user's state file, mode 0600. */
+static void install(struct fx *f, const char *name, const char *user)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "install -m 0600 '%s/%s' '%s/%s'", getenv("MFA_TEST_DATA"), name,
+		 f->dir, user);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int load_file(struct fx *f, const char *name, struct mfa_err *e)
+{
+	struct mfa_state st;
+	int r;
+
+	install(f, name, "alice");
+	r = mfa_state_load(f->dfd, -1, "alice", &st, e);
+	if (r == 0)
+		mfa_state_clear(&st);
+	return r;
+}
+
+static struct mfa_state enrolled(void)
+{
+	struct mfa_state st = { .status = MFA_STATUS_ENROLLED, .algorithm = MFA_ALGO_SHA256,
+				.digits = 8, .period = 60, .last_step = 123, .failures = 2,
+				.locked_until = 0, .enrolled_at = 1700000000 };
+	char codes[3][MFA_RECOVERY_CODE_LEN + 1];
+
+	assert_int_equal(mfa_secret_new(20, &st.secret), 0);
+	assert_int_equal(mfa_recovery_generate(3, codes, st.recovery), 0);
+	st.n_recovery = 3;
+	strcpy(st.reset_by, "DOM\\ad\"min");
+	return st;
+}
+
+static void store(struct fx *f, const char *user, struct mfa_state *st)
+{
+	_cleanup_close_ int lk = -1;
+
+	assert_int_equal(mfa_state_lock(f->dfd, user, 1000, &lk), 0);
+	assert_int_equal(mfa_state_store(f->dfd, lk, user, st, 0), 0);
+}
+
+static void test_round_trip_every_field(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), b;
+	struct mfa_err e = { 0 };
+
+	store(f, "DOMAIN\\alice", &a);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "DOMAIN\\alice", &b, &e), 0);
+	assert_int_equal(b.status, a.status);
+	assert_int_equal(b.algorithm, a.algorithm);
+	assert_int_equal(b.digits, 8);
+	assert_int_equal(b.period, 60);
+	assert_int_equal(b.last_step, 123);
+	assert_int_equal(b.failures, 2);
+	assert_int_equal(b.enrolled_at, 1700000000);
+	assert_string_equal(b.reset_by, "DOM\\ad\"min");
+	assert_int_equal(b.n_recovery, 3);
+	assert_memory_equal(b.recovery, a.recovery, sizeof(a.recovery[0]) * 3);
+	assert_int_equal(b.secret->len, a.secret->len);
+	assert_memory_equal(b.secret->bytes, a.secret->bytes, a.secret->len);
+	assert_int_equal(b.epoch, a.epoch);
+	mfa_state_clear(&a);
+	mfa_state_clear(&b);
+}
+
+static void test_missing_file_is_enoent(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st;
+
+	assert_int_equal(mfa_state_load(f->dfd, -1, "nobody", &st, NULL), -ENOENT);
+}
+
+static void test_valid_file_loads(void **state)
+{
+	struct mfa_err e = { 0 };
+
+	assert_int_equal(load_file(*state, "state-valid", &e), 0);
+}
+
+#define MALFORMED(name, file)                                                                  \
+	static void test_malformed_##name(void **state)                                       \
+	{                                                                                      \
+		struct mfa_err e = { 0 };                                                      \
+		assert_int_equal(load_file(*state, file, &e), -EBADMSG);                       \
+		assert_true(e.msg[0] != '\0');                                                 \
+	}
+
+MALFORMED(truncated, "state-truncated")
+MALFORMED(garbage, "state-garbage")
+MALFORMED(wrong_type, "state-wrong-type")
+MALFORMED(unknown_version, "state-unknown-version")
+MALFORMED(missing_field, "state-missing-field")
+MALFORMED(unknown_key, "state-unknown-key")
+MALFORMED(bad_base32_secret, "state-bad-secret")
+MALFORMED(empty_file, "state-empty")
+MALFORMED(bad_status, "state-bad-status")
+MALFORMED(bad_recovery_hash, "state-bad-recovery")
+MALFORMED(digits_out_of_range, "state-out-of-range")
+MALFORMED(enrolled_without_secret, "state-enrolled-without-secret")
+
+static void test_unsafe_symlink_refused(void **state)
+{
+	struct fx *f = *state;
+	char path[128];
+	struct mfa_state st;
+
+	install(f, "state-valid", "target");
+	snprintf(path, sizeof(path), "%s/alice", f->dir);
+	assert_int_equal(symlink("target", path), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), -ELOOP);
+}
+
+static void test_unsafe_world_readable_refused(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st;
+
+	install(f, "state-valid", "alice");
+	assert_int_equal(fchmodat(f->dfd, "alice", 0644, 0), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), -EPERM);
+	assert_int_equal(fchmodat(f->dfd, "alice", 0640, 0), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), -EPERM);
+}
+
+static void test_unsafe_owner_refused(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st;
+
+	install(f, "state-valid", "alice");
+	/* Needs root to give the file away; the tests run as root in CI (scripts/test). */
+	assert_int_equal(geteuid(), 0);
+	assert_int_equal(fchownat(f->dfd, "alice", 12345, 12345, 0), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), -EPERM);
+}
+
+static void test_unsafe_state_dir_refused(void **state)
+{
+	struct fx *f = *state;
+	int fd = -1;
+
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_int_equal(mfa_state_open_dir(f->dir, &fd), -EPERM);
+	assert_int_equal(chmod(f->dir, 0700), 0);
+}
+
+static void test_oversize_refused(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st;
+	char path[128], cmd[256];
+
+	install(f, "state-valid", "alice");
+	snprintf(path, sizeof(path), "%s/alice", f->dir);
+	snprintf(cmd, sizeof(cmd), "head -c %d /dev/zero | tr '\\0' '#' >> '%s'",
+		 MFA_STATE_MAX_SIZE, path);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), -EFBIG);
+}
+
+static void test_counters_apply_after_store_counters(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), b;
+	_cleanup_close_ int lk = -1;
+
+	store(f, "alice", &a);
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	a.last_step = 999;
+	a.failures = 4;
+	a.locked_until = 1800000000;
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
+	assert_int_equal(b.last_step, 999);
+	assert_int_equal(b.failures, 4);
+	assert_int_equal(b.locked_until, 1800000000);
+	mfa_state_clear(&b);
+	mfa_state_clear(&a);
+}
+
+/* A torn write of the newest slot leaves the previous slot's values. */
+static void test_corrupt_slot_falls_back_to_other(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), b;
+	_cleanup_close_ int lk = -1;
+	unsigned char junk[8] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4 };
+
+	store(f, "alice", &a);
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	a.last_step = 500; /* seq 1: slot 1 */
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	a.last_step = 501; /* seq 2: slot 0 */
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	assert_int_equal(pwrite(lk, junk, sizeof(junk), 24), (ssize_t)sizeof(junk));
+	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
+	assert_int_equal(b.last_step, 500);
+	mfa_state_clear(&b);
+	mfa_state_clear(&a);
+}
+
+/* After a full store (new epoch) the old counter record no longer counts. */
+static void test_record_of_other_epoch_ignored(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), b;
+	_cleanup_close_ int lk = -1;
+
+	store(f, "alice", &a);
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	a.last_step = 777;
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	a.last_step = 5;
+	assert_int_equal(mfa_state_store(f->dfd, lk, "alice", &a, 0), 0);
+	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
+	assert_int_equal(b.last_step, 5);
+	mfa_state_clear(&b);
+	mfa_state_clear(&a);
+}
+
+static void test_reset_of_never_enrolled_user(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st = { 0 }, b;
+
+	mfa_state_make_reset(&st, "bob", 1700000100);
+	store(f, "carol", &st);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "carol", &b, NULL), 0);
+	assert_int_equal(b.status, MFA_STATUS_RESET);
+	assert_null(b.secret);
+	assert_int_equal(b.n_recovery, 0);
+	assert_int_equal(b.reset_at, 1700000100);
+	assert_string_equal(b.reset_by, "bob");
+	mfa_state_clear(&b);
+}
+
+static void test_reset_wipes_secret_and_recovery(void **state)
+{
+	struct mfa_state st = enrolled();
+
+	(void)state;
+	mfa_state_make_reset(&st, "bob", 1);
+	assert_null(st.secret);
+	assert_int_equal(st.n_recovery, 0);
+	assert_int_equal(st.recovery[0][0], '\0');
+	assert_int_equal(st.status, MFA_STATUS_RESET);
+}
+
+/* A writer killed at random points leaves the old or the new file, never a partial one. */
+static void test_atomic_write_survives_kill(void **state)
+{
+	struct fx *f = *state;
+
+	for (int round = 0; round < 20; round++) {
+		struct mfa_state b;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct mfa_state a = enrolled();
+			for (int64_t i = 0;; i++) {
+				a.last_step = 1 + (i % 2);
+				store(f, "alice", &a);
+			}
+		}
+		usleep(2000 + 500 * round);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &b, NULL), 0);
+		assert_true(b.last_step == 1 || b.last_step == 2);
+		mfa_state_clear(&b);
+	}
+}
+
+static int try_lock_in_child(struct fx *f, unsigned timeout_ms)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int lk = -1, r = mfa_state_lock(f->dfd, "alice", timeout_ms, &lk);
+		_exit(r == 0 ? 0 : r == -ETIMEDOUT ? 1 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_lock_excludes_second_process(void **state)
+{
+	struct fx *f = *state;
+	int lk = -1;
+
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	assert_int_equal(try_lock_in_child(f, 100), 1);
+	close(lk);
+	assert_int_equal(try_lock_in_child(f, 100), 0);
+}
+
+static int count_user(const char *user, void *userdata)
+{
+	(void)user;
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static void test_foreach_skips_temp_and_lock(void **state)
+{
+	struct fx *f = *state;
+	int n = 0;
+
+	install(f, "state-valid", "alice");
+	install(f, "state-valid", "bob");
+	install(f, "state-valid", "DOM%5Ccarol");
+	install(f, "state-valid", ".tmp-alice-0123456789ab");
+	assert_int_equal(mfa_state_foreach_user(f->dfd, count_user, &n), 0);
+	assert_int_equal(n, 3);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_round_trip_every_field, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_missing_file_is_enoent, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_valid_file_loads, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_truncated, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_garbage, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_wrong_type, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_unknown_version, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_missing_field, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_unknown_key, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_bad_base32_secret, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_empty_file, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_bad_status, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_bad_recovery_hash, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_digits_out_of_range, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed_enrolled_without_secret, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_unsafe_symlink_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_unsafe_world_readable_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_unsafe_owner_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_unsafe_state_dir_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_counters_apply_after_store_counters, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_corrupt_slot_falls_back_to_other, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_record_of_other_epoch_ignored, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reset_of_never_enrolled_user, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reset_wipes_secret_and_recovery, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_atomic_write_survives_kill, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_lock_excludes_second_process, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_foreach_skips_temp_and_lock, setup, teardown),
+};
+
+MFA_UNIT_MAIN(tests)
