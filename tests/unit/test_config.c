@@ -1,0 +1,242 @@
+/* config.c: every default, a full file, and each kind of invalid input refused with the line
+ * and key named; file safety checks of mfa_config_load(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+
+static char *data_path(const char *name)
+{
+	static char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", getenv("MFA_TEST_DATA"), name);
+	return path;
+}
+
+/* Loads a copy of data/NAME made 0644 and owned by us (git checkouts vary in modes). */
+static int load(const char *name, struct mfa_config *cfg, struct mfa_err *e)
+{
+	char tmp[] = "/tmp/mfa-cfg-XXXXXX", cmd[1024];
+	int fd = mkstemp(tmp), r;
+
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "cat '%s' > '%s'", data_path(name), tmp);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(chmod(tmp, 0644), 0);
+	r = mfa_config_load(tmp, cfg, e);
+	unlink(tmp);
+	return r;
+}
+
+static void test_defaults(void **state)
+{
+	struct mfa_config c;
+	char host[256] = "";
+
+	(void)state;
+	assert_int_equal(mfa_config_defaults(&c), 0);
+	gethostname(host, sizeof(host) - 1);
+	assert_string_equal(c.issuer, host);
+	assert_string_equal(c.state_dir, "/var/lib/pam_totp");
+	assert_int_equal(c.totp.algorithm, MFA_ALGO_SHA1);
+	assert_int_equal(c.totp.digits, 6);
+	assert_int_equal(c.totp.period, 30);
+	assert_int_equal(c.totp.window, 1);
+	assert_false(c.enforce.all);
+	assert_int_equal(c.enforce.users.n, 0);
+	assert_int_equal(c.enforce.groups.n, 1);
+	assert_string_equal(c.enforce.groups.v[0], "mfa-users");
+	assert_int_equal(c.enforce.exempt_groups.n, 0);
+	assert_true(c.enrollment.allow);
+	assert_true(c.enrollment.qr);
+	assert_int_equal(c.enrollment.recovery_codes, 5);
+	assert_int_equal(c.enrollment.reset_expires, 0);
+	assert_int_equal(c.lockout.max_failures, 5);
+	assert_int_equal(c.lockout.lock_seconds, 300);
+	assert_int_equal(c.reset.admin_groups.n, 1);
+	assert_string_equal(c.reset.admin_groups.v[0], "mfa-admins");
+	assert_string_equal(c.reset.socket, "/run/mfa-resetd.sock");
+	assert_false(c.reset.allow_self_reset);
+	assert_int_equal(c.reset.protected_groups.n, 0);
+	mfa_config_free(&c);
+}
+
+static void test_empty_file_gives_defaults(void **state)
+{
+	struct mfa_config c;
+
+	(void)state;
+	assert_int_equal(mfa_config_parse("", &c, NULL), 0);
+	assert_int_equal(c.totp.digits, 6);
+	assert_string_equal(c.enforce.groups.v[0], "mfa-users");
+	mfa_config_free(&c);
+}
+
+static void test_full_file_every_key(void **state)
+{
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	assert_int_equal(load("config-full", &c, &e), 0);
+	assert_string_equal(c.issuer, "Example Corp");
+	assert_string_equal(c.state_dir, "/srv/mfa");
+	assert_int_equal(c.totp.algorithm, MFA_ALGO_SHA512);
+	assert_int_equal(c.totp.digits, 8);
+	assert_int_equal(c.totp.period, 60);
+	assert_int_equal(c.totp.window, 2);
+	assert_true(c.enforce.all);
+	assert_string_equal(c.enforce.users.v[0], "root");
+	assert_int_equal(c.enforce.groups.n, 2);
+	assert_string_equal(c.enforce.groups.v[1], "ops");
+	assert_string_equal(c.enforce.exempt_groups.v[0], "robots");
+	assert_false(c.enrollment.allow);
+	assert_false(c.enrollment.qr);
+	assert_int_equal(c.enrollment.recovery_codes, 10);
+	assert_int_equal(c.enrollment.reset_expires, 86400);
+	assert_int_equal(c.lockout.max_failures, 3);
+	assert_int_equal(c.lockout.lock_seconds, 600);
+	assert_string_equal(c.reset.admin_groups.v[0], "wheel");
+	assert_string_equal(c.reset.socket, "/run/x.sock");
+	assert_true(c.reset.allow_self_reset);
+	assert_string_equal(c.reset.protected_groups.v[0], "root-admins");
+	mfa_config_free(&c);
+}
+
+static void test_shipped_example_config_loads(void **state)
+{
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	assert_int_equal(load("../../../etc/pam_totp.conf", &c, &e), 0);
+	mfa_config_free(&c);
+}
+
+/* Each invalid file: -EINVAL, the right line, and a message that names the key. */
+static void invalid(const char *file, unsigned line, const char *key)
+{
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	assert_int_equal(load(file, &c, &e), -EINVAL);
+	assert_int_equal(e.line, line);
+	if (key)
+		assert_non_null(strstr(e.msg, key));
+}
+
+#define INVALID(name, file, line, key)                                                         \
+	static void test_invalid_##name(void **state)                                         \
+	{                                                                                      \
+		(void)state;                                                                   \
+		invalid(file, line, key);                                                      \
+	}
+
+INVALID(unknown_top_level_key, "config-unknown-top", 3, "bogus: unknown key")
+INVALID(unknown_nested_key, "config-unknown-nested", 3, "totp.colour: unknown key")
+INVALID(wrong_type_integer, "config-wrong-type-int", 2, "lockout.max_failures")
+INVALID(wrong_type_bool, "config-wrong-type-bool", 1, "enforce.all")
+INVALID(wrong_type_list, "config-wrong-type-list", 1, "enforce.groups")
+INVALID(list_of_integers, "config-list-of-ints", 1, "enforce.groups")
+INVALID(digits_out_of_range, "config-digits-range", 1, "totp.digits: must be 6 to 8")
+INVALID(period_out_of_range, "config-period-range", 1, "totp.period")
+INVALID(window_out_of_range, "config-window-range", 1, "totp.window")
+INVALID(unknown_algorithm, "config-bad-algorithm", 1, "totp.algorithm")
+INVALID(recovery_codes_out_of_range, "config-recovery-range", 1, "enrollment.recovery_codes")
+INVALID(negative_reset_expires, "config-reset-expires-negative", 1, "enrollment.reset_expires")
+INVALID(relative_state_dir, "config-relative-path", 1, "state_dir")
+INVALID(empty_issuer, "config-empty-issuer", 1, "issuer")
+INVALID(issuer_with_control_character, "config-issuer-control", 1, "issuer")
+INVALID(syntax_error, "config-syntax-error", 2, NULL)
+INVALID(invalid_user_name_in_list, "config-bad-user-name", 1, "enforce.users")
+INVALID(section_not_a_group, "config-section-not-group", 1, "totp")
+
+static void test_missing_file_is_enoent(void **state)
+{
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	assert_int_equal(mfa_config_load("/nonexistent/pam_totp.conf", &c, &e), -ENOENT);
+}
+
+static void test_symlinked_file_refused(void **state)
+{
+	char link[] = "/tmp/mfa-cfg-link-XXXXXX";
+	struct mfa_config c;
+	int fd = mkstemp(link);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(link);
+	assert_int_equal(symlink(data_path("config-full"), link), 0);
+	assert_int_equal(mfa_config_load(link, &c, NULL), -ELOOP);
+	unlink(link);
+}
+
+static void test_world_writable_file_refused(void **state)
+{
+	char tmp[] = "/tmp/mfa-cfg-XXXXXX";
+	struct mfa_config c;
+	int fd = mkstemp(tmp);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0666), 0);
+	close(fd);
+	assert_int_equal(mfa_config_load(tmp, &c, NULL), -EPERM);
+	assert_int_equal(chmod(tmp, 0620), 0);
+	assert_int_equal(mfa_config_load(tmp, &c, NULL), -EPERM);
+	assert_int_equal(chmod(tmp, 0644), 0);
+	assert_int_equal(mfa_config_load(tmp, &c, NULL), 0);
+	mfa_config_free(&c);
+	unlink(tmp);
+}
+
+static void test_algorithm_names(void **state)
+{
+	enum mfa_algo a;
+
+	(void)state;
+	assert_int_equal(mfa_algo_from_string("SHA256", &a), 0);
+	assert_int_equal(a, MFA_ALGO_SHA256);
+	assert_string_equal(mfa_algo_to_string(MFA_ALGO_SHA512), "SHA512");
+	assert_int_equal(mfa_algo_from_string("sha1", &a), -EINVAL);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_defaults),
+	cmocka_unit_test(test_empty_file_gives_defaults),
+	cmocka_unit_test(test_full_file_every_key),
+	cmocka_unit_test(test_shipped_example_config_loads),
+	cmocka_unit_test(test_invalid_unknown_top_level_key),
+	cmocka_unit_test(test_invalid_unknown_nested_key),
+	cmocka_unit_test(test_invalid_wrong_type_integer),
+	cmocka_unit_test(test_invalid_wrong_type_bool),
+	cmocka_unit_test(test_invalid_wrong_type_list),
+	cmocka_unit_test(test_invalid_list_of_integers),
+	cmocka_unit_test(test_invalid_digits_out_of_range),
+	cmocka_unit_test(test_invalid_period_out_of_range),
+	cmocka_unit_test(test_invalid_window_out_of_range),
+	cmocka_unit_test(test_invalid_unknown_algorithm),
+	cmocka_unit_test(test_invalid_recovery_codes_out_of_range),
+	cmocka_unit_test(test_invalid_negative_reset_expires),
+	cmocka_unit_test(test_invalid_relative_state_dir),
+	cmocka_unit_test(test_invalid_empty_issuer),
+	cmocka_unit_test(test_invalid_issuer_with_control_character),
+	cmocka_unit_test(test_invalid_syntax_error),
+	cmocka_unit_test(test_invalid_invalid_user_name_in_list),
+	cmocka_unit_test(test_invalid_section_not_a_group),
+	cmocka_unit_test(test_missing_file_is_enoent),
+	cmocka_unit_test(test_symlinked_file_refused),
+	cmocka_unit_test(test_world_writable_file_refused),
+	cmocka_unit_test(test_algorithm_names),
+};
+
+MFA_UNIT_MAIN(tests)
