@@ -21,7 +21,12 @@ struct mfa_event {
 	int error;          /* -errno, 0 = none; printed as its strerror text */
 };
 
-#define MFA_EVENT_INIT .uid = -1, .failures = -1, .until = -1, .count = -1
+/* An event with every numeric field set to "none"; callers then fill in what applies. */
+static inline struct mfa_event mfa_event_new(const char *event)
+{
+	return (struct mfa_event){ .event = event, .uid = -1, .failures = -1, .until = -1,
+				   .count = -1 };
+}
 
 /* "event=verify user='alice' result=fail reason=wrong-code failures=2" into buf (always
  * NUL-terminated, truncated if short). Names that fail validation print as (invalid).

@@ -1,0 +1,176 @@
+/* secret.c: base32, otpauth:// URIs for awkward names, new secrets, recovery codes. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <sodium.h>
+
+#include "secret.h"
+#include "unit.h"
+
+static const char seed[] = "12345678901234567890";
+static const char seed_b32[] = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+static int setup(void **state)
+{
+	struct mfa_secret *s = NULL;
+
+	assert_int_equal(mfa_secret_init(), 0);
+	assert_int_equal(mfa_secret_from_bytes(seed, 20, &s), 0);
+	*state = s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	mfa_secret_free(*state);
+	return 0;
+}
+
+static void test_base32_round_trip(void **state)
+{
+	char b32[MFA_SECRET_B32_MAX];
+	struct mfa_secret *back = NULL;
+
+	assert_int_equal(mfa_secret_to_base32(*state, b32, sizeof(b32)), 0);
+	assert_string_equal(b32, seed_b32);
+	assert_int_equal(mfa_secret_from_base32(b32, &back), 0);
+	assert_int_equal(back->len, 20);
+	assert_memory_equal(back->bytes, seed, 20);
+	mfa_secret_free(back);
+}
+
+static void test_base32_lowercase_spaces_padding_accepted(void **state)
+{
+	struct mfa_secret *s = NULL;
+
+	(void)state;
+	assert_int_equal(mfa_secret_init(), 0);
+	assert_int_equal(mfa_secret_from_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq", &s), 0);
+	assert_memory_equal(s->bytes, seed, 20);
+	mfa_secret_free(s);
+	assert_int_equal(mfa_secret_from_base32("JBSWY3DPEHPK3PXPJBSWY3DP====", &s), 0);
+	mfa_secret_free(s);
+}
+
+static void test_base32_garbage_refused(void **state)
+{
+	struct mfa_secret *s = NULL;
+	const char *bad[] = { "", "!!!!", "GEZDGNBV*Y3TQOJQ", "AAAA", "0189GEZDGNBVGY3TQOJQ" };
+
+	(void)state;
+	assert_int_equal(mfa_secret_init(), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(mfa_secret_from_base32(bad[i], &s), -EINVAL);
+}
+
+static void test_base32_grouped_by_four(void **state)
+{
+	char buf[2 * MFA_SECRET_B32_MAX];
+
+	assert_int_equal(mfa_secret_to_base32_grouped(*state, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ");
+}
+
+static void uri_is(struct mfa_secret *s, const char *issuer, const char *account,
+		   const char *want)
+{
+	char *uri = NULL;
+
+	assert_int_equal(mfa_secret_otpauth_uri(s, issuer, account, MFA_ALGO_SHA1, 6, 30, &uri), 0);
+	assert_string_equal(uri, want);
+	mfa_secret_free_string(uri);
+}
+
+static void test_uri_plain(void **state)
+{
+	uri_is(*state, "Example", "alice",
+	       "otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+	       "&issuer=Example&algorithm=SHA1&digits=6&period=30");
+}
+
+static void test_uri_awkward_issuer_and_account(void **state)
+{
+	uri_is(*state, "Example Corp: a&b=c?", "DOMAIN\\user@realm",
+	       "otpauth://totp/Example%20Corp%3A%20a%26b%3Dc%3F:DOMAIN%5Cuser%40realm"
+	       "?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+	       "&issuer=Example%20Corp%3A%20a%26b%3Dc%3F&algorithm=SHA1&digits=6&period=30");
+}
+
+static void test_uri_utf8_issuer(void **state)
+{
+	uri_is(*state, "Ünï/x", "a+b",
+	       "otpauth://totp/%C3%9Cn%C3%AF%2Fx:a%2Bb?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+	       "&issuer=%C3%9Cn%C3%AF%2Fx&algorithm=SHA1&digits=6&period=30");
+}
+
+static void test_new_secrets_are_random_and_long_enough(void **state)
+{
+	struct mfa_secret *a = NULL, *b = NULL;
+
+	(void)state;
+	assert_int_equal(mfa_secret_init(), 0);
+	assert_int_equal(mfa_secret_new(MFA_SECRET_MIN_BYTES, &a), 0);
+	assert_int_equal(mfa_secret_new(MFA_SECRET_MIN_BYTES, &b), 0);
+	assert_int_equal(a->len, 20);
+	assert_memory_not_equal(a->bytes, b->bytes, 20);
+	assert_int_equal(mfa_secret_new(10, &b), -EINVAL);
+	mfa_secret_free(a);
+}
+
+static void test_recovery_codes_match_once_each(void **state)
+{
+	char codes[5][MFA_RECOVERY_CODE_LEN + 1], hashes[5][MFA_RECOVERY_HASH_LEN];
+
+	(void)state;
+	assert_int_equal(mfa_secret_init(), 0);
+	assert_int_equal(mfa_recovery_generate(5, codes, hashes), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(strlen(codes[i]), MFA_RECOVERY_CODE_LEN);
+		assert_int_equal(codes[i][4], '-');
+		assert_int_equal(mfa_recovery_match(codes[i], (const char (*)[MFA_RECOVERY_HASH_LEN])hashes, 5), i);
+		assert_true(mfa_recovery_looks_like(codes[i]));
+	}
+	assert_string_not_equal(codes[0], codes[1]);
+	assert_string_not_equal(hashes[0], hashes[1]);
+}
+
+static void test_recovery_normalised_input(void **state)
+{
+	char codes[1][MFA_RECOVERY_CODE_LEN + 1], hashes[1][MFA_RECOVERY_HASH_LEN], in[32];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(mfa_recovery_generate(1, codes, hashes), 0);
+	for (const char *p = codes[0]; *p; p++)
+		if (*p != '-')
+			in[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	in[n] = '\0';
+	assert_int_equal(mfa_recovery_match(in, (const char (*)[MFA_RECOVERY_HASH_LEN])hashes, 1), 0);
+}
+
+static void test_recovery_wrong_code_refused(void **state)
+{
+	char codes[2][MFA_RECOVERY_CODE_LEN + 1], hashes[2][MFA_RECOVERY_HASH_LEN];
+
+	(void)state;
+	assert_int_equal(mfa_recovery_generate(2, codes, hashes), 0);
+	assert_int_equal(mfa_recovery_match("AAAA-BBBB-CCCC-DDDD", (const char (*)[MFA_RECOVERY_HASH_LEN])hashes, 2), -ENOENT);
+	assert_int_equal(mfa_recovery_match("123456", (const char (*)[MFA_RECOVERY_HASH_LEN])hashes, 2), -ENOENT);
+	assert_false(mfa_recovery_looks_like("123456"));
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_base32_round_trip, setup, teardown),
+	cmocka_unit_test(test_base32_lowercase_spaces_padding_accepted),
+	cmocka_unit_test(test_base32_garbage_refused),
+	cmocka_unit_test_setup_teardown(test_base32_grouped_by_four, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_plain, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_awkward_issuer_and_account, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_utf8_issuer, setup, teardown),
+	cmocka_unit_test(test_new_secrets_are_random_and_long_enough),
+	cmocka_unit_test(test_recovery_codes_match_once_each),
+	cmocka_unit_test(test_recovery_normalised_input),
+	cmocka_unit_test(test_recovery_wrong_code_refused),
+};
+
+MFA_UNIT_MAIN(tests)
