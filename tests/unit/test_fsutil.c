@@ -1,0 +1,201 @@
+/* fsutil.c: atomic replacement keeps the old file on failure, safe opens refuse what they
+ * must, bounded reads, and OFD locks between processes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "macro.h"
+#include "unit.h"
+
+struct fx {
+	char dir[64];
+	int dfd;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/mfa-fs-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(mfa_fs_open_dir(f->dir, &f->dfd), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[256];
+
+	close(f->dfd);
+	snprintf(cmd, sizeof(cmd), "chmod -R u+w '%s'; rm -rf '%s'", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void read_back(struct fx *f, const char *name, const char *want)
+{
+	_cleanup_close_ int fd = -1;
+	char buf[64];
+	size_t len;
+
+	assert_int_equal(mfa_fs_open_regular(f->dfd, name, O_RDONLY, 0, &fd), 0);
+	assert_int_equal(mfa_fs_read_fd(fd, buf, sizeof(buf), &len), 0);
+	assert_string_equal(buf, want);
+}
+
+static int count_temps(struct fx *f)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^\\.tmp-' >/dev/null", f->dir);
+	return system(cmd) == 0;
+}
+
+static void test_atomic_write_replaces(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "old", 3, 0), 0);
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "new", 3, 0), 0);
+	read_back(f, "x", "new");
+	assert_int_equal(count_temps(f), 0);
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "nosync", 6, MFA_FS_NOSYNC), 0);
+	read_back(f, "x", "nosync");
+}
+
+/* rename onto a directory fails: the old entry stays and no temp file is left behind. */
+static void test_failed_write_keeps_old_and_leaves_no_temp(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(mkdirat(f->dfd, "d", 0700), 0);
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "d", "data", 4, 0), -EISDIR);
+	assert_int_equal(count_temps(f), 0);
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "old", 3, 0), 0);
+	/* A temp name that cannot be opened (name too long for the directory): old file kept. */
+	char longname[300];
+	memset(longname, 'y', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_true(mfa_fs_write_atomic(f->dfd, longname, "new", 3, 0) < 0);
+	read_back(f, "x", "old");
+	assert_int_equal(count_temps(f), 0);
+}
+
+static void test_open_regular_refuses_symlink(void **state)
+{
+	struct fx *f = *state;
+	int fd = -1;
+
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "real", "x", 1, 0), 0);
+	assert_int_equal(symlinkat("real", f->dfd, "link"), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "link", O_RDONLY, 0, &fd), -ELOOP);
+}
+
+static void test_open_regular_refuses_group_world_modes(void **state)
+{
+	struct fx *f = *state;
+	int fd = -1;
+
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "x", 1, 0), 0);
+	assert_int_equal(fchmodat(f->dfd, "x", 0644, 0), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "x", O_RDONLY, 0, &fd), -EPERM);
+	assert_int_equal(fchmodat(f->dfd, "x", 0604, 0), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "x", O_RDONLY, 0, &fd), -EPERM);
+}
+
+static void test_open_regular_refuses_wrong_owner(void **state)
+{
+	struct fx *f = *state;
+	int fd = -1;
+
+	assert_int_equal(geteuid(), 0); /* giving a file away needs root; CI runs as root */
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "x", 1, 0), 0);
+	assert_int_equal(fchownat(f->dfd, "x", 12345, 12345, 0), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "x", O_RDONLY, 0, &fd), -EPERM);
+}
+
+static void test_open_regular_refuses_directory_and_fifo(void **state)
+{
+	struct fx *f = *state;
+	int fd = -1;
+
+	assert_int_equal(mkdirat(f->dfd, "d", 0700), 0);
+	assert_true(mfa_fs_open_regular(f->dfd, "d", O_RDONLY, 0, &fd) < 0);
+	assert_int_equal(mkfifoat(f->dfd, "p", 0600), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "p", O_RDONLY | O_NONBLOCK, 0, &fd), -EBADFD);
+}
+
+static void test_open_dir_refuses_symlink_and_loose_mode(void **state)
+{
+	struct fx *f = *state;
+	char path[128];
+	int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/ln", f->dir);
+	assert_int_equal(symlink(f->dir, path), 0);
+	assert_int_equal(mfa_fs_open_dir(path, &fd), -ELOOP);
+	assert_int_equal(mfa_fs_open_subdir(f->dfd, "sub", true, &fd), 0);
+	close(fd);
+	assert_int_equal(fchmodat(f->dfd, "sub", 0750, 0), 0);
+	assert_int_equal(mfa_fs_open_subdir(f->dfd, "sub", false, &fd), -EPERM);
+}
+
+static void test_read_is_bounded(void **state)
+{
+	struct fx *f = *state;
+	_cleanup_close_ int fd = -1;
+	char buf[8];
+	size_t len;
+
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "1234567", 7, 0), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "x", O_RDONLY, 0, &fd), 0);
+	assert_int_equal(mfa_fs_read_fd(fd, buf, sizeof(buf), &len), -EFBIG);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(mfa_fs_read_fd(fd, buf, sizeof(buf) + 1, &len), 0);
+	assert_int_equal(len, 7);
+}
+
+static void test_lock_excludes_other_process(void **state)
+{
+	struct fx *f = *state;
+	_cleanup_close_ int a = -1;
+	int status;
+	pid_t pid;
+
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "l", "", 0, 0), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "l", O_RDWR, 0, &a), 0);
+	assert_int_equal(mfa_fs_lock(a, 100), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int b = -1;
+		if (mfa_fs_open_regular(f->dfd, "l", O_RDWR, 0, &b) < 0)
+			_exit(2);
+		_exit(mfa_fs_lock(b, 50) == -ETIMEDOUT ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_atomic_write_replaces, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_failed_write_keeps_old_and_leaves_no_temp, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_regular_refuses_symlink, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_regular_refuses_group_world_modes, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_regular_refuses_wrong_owner, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_regular_refuses_directory_and_fifo, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_dir_refuses_symlink_and_loose_mode, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_read_is_bounded, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_lock_excludes_other_process, setup, teardown),
+};
+
+MFA_UNIT_MAIN(tests)
