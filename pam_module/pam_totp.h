@@ -52,18 +52,16 @@ static inline void totp_answer_freep(char **p)
 /* "2026-11-23 00:15:00 UTC" (local time zone) into buf. */
 void totp_format_time(int64_t t, char *buf, size_t size);
 
-/* An event about ctx->user with every optional field unset. */
+/* An event about user with every optional field unset. */
 static inline struct mfa_event totp_event(const char *event, const char *user, const char *result,
 					  const char *reason)
 {
-	return (struct mfa_event){.event = event,
-				  .user = user,
-				  .result = result,
-				  .reason = reason,
-				  .uid = -1,
-				  .failures = -1,
-				  .until = -1,
-				  .count = -1};
+	struct mfa_event ev = mfa_event_new(event);
+
+	ev.user = user;
+	ev.result = result;
+	ev.reason = reason;
+	return ev;
 }
 
 /* pamerr.c */
