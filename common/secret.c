@@ -21,7 +21,9 @@ static int secret_alloc(size_t len, struct mfa_secret **ret_secret)
 
 	if (len == 0 || len > MFA_SECRET_MAX_BYTES)
 		return -EINVAL;
-	s = sodium_malloc(sizeof(*s) + len);
+	/* sodium_malloc() puts the block against its guard page, so it is only as aligned as
+	 * its size: round up to 16 to keep the struct header aligned. */
+	s = sodium_malloc((sizeof(*s) + len + 15) & ~(size_t)15);
 	if (!s)
 		return -ENOMEM;
 	s->bytes = (unsigned char *)(s + 1);

@@ -299,7 +299,11 @@ static void test_reset_wipes_secret_and_recovery(void **state)
 static void test_atomic_write_survives_kill(void **state)
 {
 	struct fx *f = *state;
+	struct mfa_state old = enrolled();
 
+	old.last_step = 1;
+	store(f, "alice", &old); /* the "old" file every kill must leave, or the new one */
+	mfa_state_clear(&old);
 	for (int round = 0; round < 20; round++) {
 		struct mfa_state b;
 		pid_t pid = fork();
