@@ -101,6 +101,11 @@ class Env:
             "NSS_WRAPPER_PASSWD": os.path.join(os.environ["PAM_TEST_DIR"], "passwd"),
             "NSS_WRAPPER_GROUP": os.path.join(os.environ["PAM_TEST_DIR"], "group"),
             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "verify_asan_link_order=0"),
+            # RTLD_DEEPBIND cannot work with the sanitizer runtime; pam_wrapper 1.1.x reads
+            # its switch under uid_wrapper's name
+            "UID_WRAPPER_DISABLE_DEEPBIND": "1",
+            "PAM_WRAPPER_DISABLE_DEEPBIND": "1",
+            "NSS_WRAPPER_DISABLE_DEEPBIND": "1",
         })
 
     def close(self):
