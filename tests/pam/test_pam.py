@@ -324,6 +324,44 @@ def test_enrollment_refused_with_no_enroll(e):
     check(r.code == PAM_AUTH_ERR and r.prompts == [], "allow=false not refused", r)
 
 
+def hold_enrollment(e, user):
+    """Starts an enrollment and holds it at its prompt; returns (process, key shown)."""
+    p = e.start(user, "stdin")
+    out = []
+    line = p.stdout.readline()
+    while line and not line.startswith("WAITING"):
+        out.append(line)
+        line = p.stdout.readline()
+    r = Result("".join(out), "")
+    check(line.startswith("WAITING") and r.key(), "enrollment did not reach the prompt", r)
+    return p, r.key()
+
+
+def finish(p, answer):
+    out, err = p.communicate(answer + "\n", timeout=120)
+    return Result(out, err)
+
+
+def test_enrollment_race_with_other_enrollment(e):
+    """A token saved while this enrollment waited for its code is never overwritten."""
+    p, key = hold_enrollment(e, "alice")
+    e.enroll("alice", OTHER_KEY)
+    r = finish(p, e.code(key))
+    check(r.code == PAM_AUTH_ERR, "racing enrollment overwrote a token", r)
+    check(r.logged("event=enroll", "reason=state-changed"), "not logged", r)
+    check(e.login("alice", "code:0", key=OTHER_KEY).code == PAM_SUCCESS, "other token lost")
+
+
+def test_enrollment_race_with_new_reset(e):
+    """A reset issued while a pending reset is being claimed wins: nothing is saved."""
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    p, key = hold_enrollment(e, "alice")
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    r = finish(p, e.code(key))
+    check(r.code == PAM_AUTH_ERR, "enrollment claimed a newer reset", r)
+    check(e.show("alice").startswith("status=reset"), "reset lost", e.show("alice"))
+
+
 # --- policy ---------------------------------------------------------------------------
 
 def test_group_enforced_vs_non_member(e):
