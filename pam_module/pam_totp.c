@@ -83,18 +83,24 @@ static int refuse_locked(struct totp_ctx *ctx, const struct mfa_state *st)
 /* Decides with the unlocked read st (NULL: no state). */
 static int decide(struct totp_ctx *ctx, int enforced, const struct mfa_state *st)
 {
+	struct mfa_event ev = totp_event("auth", ctx->user, "decided", NULL);
 	time_t now = time(NULL);
 
 	if (!st && !enforced) {
-		struct mfa_event ev = totp_event("auth", ctx->user, "ignore", "not-enforced");
-
+		ev.result = "ignore";
+		ev.reason = "not-enforced";
 		totp_log(ctx, LOG_DEBUG, &ev);
 		return PAM_IGNORE;
 	}
 	if (st && st->locked_until > now)
 		return refuse_locked(ctx, st);
-	if (!st || st->status == MFA_STATUS_RESET)
+	if (!st || st->status == MFA_STATUS_RESET) {
+		ev.reason = st ? "enroll-after-reset" : "enroll-first";
+		totp_log(ctx, LOG_DEBUG, &ev);
 		return totp_enroll(ctx, st);
+	}
+	ev.reason = enforced ? "verify" : "verify-not-enforced";
+	totp_log(ctx, LOG_DEBUG, &ev);
 	return totp_verify(ctx);
 }
 

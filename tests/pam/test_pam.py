@@ -377,6 +377,19 @@ def test_group_enforced_vs_non_member(e):
 def test_exempt_group(e):
     r = e.login("carol")
     check(r.code == IGNORED and r.prompts == [], "exempt member not ignored", r)
+    check(not r.logged("reason=not-enforced"), "debug line without debug", r)
+
+
+def test_debug_option_logs_decision(e):
+    e.close()
+    e.__init__(args="debug bogus_option")
+    r = e.login("carol")
+    check(r.code == IGNORED, "exempt member not ignored", r)
+    check(r.logged("user='carol'", "result=ignore", "reason=not-enforced"), "no debug line", r)
+    check(r.logged("unknown option 'bogus_option', ignoring"), "unknown option not logged", r)
+    e.enroll("alice")
+    r = e.login("alice", "code:0")
+    check(r.code == PAM_SUCCESS and r.logged("reason=verify"), "no decision line", r)
 
 
 def test_unknown_user(e):
