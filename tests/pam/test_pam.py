@@ -497,6 +497,105 @@ def test_concurrent_logins_one_code(e):
     check(field(e.show("alice"), "last_step") >= 0, "step not stored", e.show("alice"))
 
 
+# --- sshd -----------------------------------------------------------------------------
+
+SSHD_CONFIG = """Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/hostkey
+PidFile {dir}/sshd.pid
+UsePAM yes
+KbdInteractiveAuthentication yes
+PasswordAuthentication no
+PubkeyAuthentication no
+AuthenticationMethods keyboard-interactive
+PermitRootLogin yes
+"""
+
+ASKPASS = """#!/bin/sh
+# sshd puts the PAM info text in front of the prompt, and ssh hands it all to askpass: the
+# enrollment key is read from it as a person reads it from the terminal.
+printf '%s\\n---\\n' "$1" >> {dir}/prompts
+key=$(printf '%s\\n' "$1" | grep -a '^Key: ' | sed 's/^Key: //; s/ (.*//; s/ //g')
+offset=0
+if [ -z "$key" ]; then key=$(cat {dir}/key); offset=1; fi
+exec {tool} code "$key" $offset
+"""
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ssh(e, port):
+    env = dict(os.environ, SSH_ASKPASS=os.path.join(e.dir, "askpass"),
+               SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    return subprocess.run(
+        ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o",
+         "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=keyboard-interactive",
+         "-o", "ConnectTimeout=20", "-p", str(port), "root@127.0.0.1", "echo", "LOGGED-IN"],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        start_new_session=True)
+
+
+def test_sshd_keyboard_interactive(e):
+    """A real sshd (loopback, pam_wrapper) and ssh: enrollment text reaches the user together
+    with the prompt, then a code logs in and a wrong key does not. Needs root and sshd."""
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if os.geteuid() != 0 or not os.path.exists(sshd) or not shutil.which("ssh"):
+        print("SKIP: needs root, sshd and ssh")
+        sys.exit(77)
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    with open(e.config) as f:
+        text = f.read().replace('users = []', 'users = [ "root" ]')
+    with open(e.config, "w") as f:
+        f.write(text)
+    with open(os.path.join(e.dir, "pam.d", "sshd"), "w") as f:
+        f.write("auth required %s config=%s\naccount required pam_permit.so\n"
+                "session required pam_permit.so\n" % (os.environ["PAM_TOTP_MODULE"], e.config))
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    os.path.join(e.dir, "hostkey")], check=True)
+    port = free_port()
+    with open(os.path.join(e.dir, "sshd_config"), "w") as f:
+        f.write(SSHD_CONFIG.format(port=port, dir=e.dir))
+    with open(os.path.join(e.dir, "askpass"), "w") as f:
+        f.write(ASKPASS.format(dir=e.dir, tool=os.environ["STATE_TOOL"]))
+    os.chmod(os.path.join(e.dir, "askpass"), 0o700)
+    env = dict(os.environ, LD_PRELOAD=os.environ["PAM_WRAPPER_LIB"], PAM_WRAPPER="1",
+               PAM_WRAPPER_SERVICE_DIR=os.path.join(e.dir, "pam.d"))
+    d = subprocess.Popen([sshd, "-D", "-e", "-f", os.path.join(e.dir, "sshd_config")], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = d.stderr.readline()
+        while line and "Server listening" not in line:
+            line = d.stderr.readline()
+        check("Server listening" in line, "sshd did not start")
+        p = ssh(e, port)
+        with open(os.path.join(e.dir, "prompts")) as f:
+            prompts = f.read()
+        check(p.returncode == 0 and "LOGGED-IN" in p.stdout,
+              "enrollment over ssh failed", p.stdout, p.stderr, prompts)
+        first = prompts.split("---")[0]
+        check("Key: " in first and "URI: otpauth://" in first and
+              first.rstrip().endswith("Verification code:"), "key not shown with the prompt", first)
+        check(re.search(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", p.stderr), "no recovery codes", p.stderr)
+        key = re.search(r"^Key: (.*?) \(", first, re.M).group(1).replace(" ", "")
+        check(e.show("root").startswith("status=enrolled"), "not saved", e.show("root"))
+        with open(os.path.join(e.dir, "key"), "w") as f:
+            f.write(key)
+        p = ssh(e, port)
+        check(p.returncode == 0 and "LOGGED-IN" in p.stdout, "code refused over ssh", p.stderr)
+        with open(os.path.join(e.dir, "key"), "w") as f:
+            f.write(OTHER_KEY)
+        p = ssh(e, port)
+        check(p.returncode != 0 and "LOGGED-IN" not in p.stdout, "wrong key let in", p.stdout)
+    finally:
+        d.terminate()
+        d.wait(timeout=30)
+
+
 def main():
     name = sys.argv[1]
     fn = globals().get("test_" + name)
