@@ -6,6 +6,7 @@ meson runs each `def test_NAME(` as its own test: test_pam.py NAME.
 Environment (set by meson): PAM_TOTP_MODULE, PAM_DRIVER, STATE_TOOL, PAM_TEST_DIR (passwd,
 group), PAM_WRAPPER_LIB, NSS_WRAPPER_LIB, HAVE_QRENCODE, optionally VALGRIND."""
 
+import base64
 import os
 import re
 import shutil
@@ -24,9 +25,12 @@ PAM_CONV_ERR = 19
 IGNORED = 11
 FAIL_CLOSED = (PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL)
 
-SERVICE = "pam_totp_test"
-KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-OTHER_KEY = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+# Keys and service names differ in every test run: pam_wrapper 1.1 picks its copy of the
+# service dir (/tmp/pam.X) racily, so two processes may share one; with distinct names and keys
+# such a mix-up can only make a test fail, never pass. meson also runs these tests serially.
+KEY = base64.b32encode(os.urandom(20)).decode()
+OTHER_KEY = base64.b32encode(os.urandom(20)).decode()
+SERVICE = "pam_totp_test_%d_%s" % (os.getpid(), KEY[:8].lower())
 
 CONFIG = """issuer = "Test Corp";
 state_dir = "{state_dir}";
