@@ -155,13 +155,35 @@ static const char *socket_path(const struct options *o, struct mfa_config *cfg)
 	return MFA_CONFIG_DEFAULT_SOCKET;
 }
 
+static void options_free(struct options *o)
+{
+	mfa_strlist_free(&o->users);
+	mfa_strlist_free(&o->groups);
+}
+
+static int run(struct options *o)
+{
+	struct mfa_config cfg = { 0 };
+	struct client c = { .fd = -1, .json = o->json };
+	const char *path = socket_path(o, &cfg);
+	int r, ret;
+
+	if ((r = client_connect(&c, path)) < 0) {
+		fprintf(stderr, "mfa-reset: cannot reach mfa-resetd at %s: %s\n", path,
+			strerror(-r));
+		mfa_config_free(&cfg);
+		return EXIT_UNREACHABLE;
+	}
+	ret = o->mode == MODE_RESET ? reset_main(&c, o) : query_main(&c, o);
+	client_close(&c);
+	mfa_config_free(&cfg);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
-	struct options o = { .config = MFA_DEFAULT_CONFIG };
-	struct mfa_config cfg = { 0 };
-	struct client c = { .fd = -1 };
-	const char *path;
-	int r, ret;
+	_cleanup_(options_free) struct options o = { .config = MFA_DEFAULT_CONFIG };
+	int ret;
 
 	if (parse_args(argc, argv, &o) < 0 || check_args(&o) < 0) {
 		usage(stderr);
@@ -169,18 +191,8 @@ int main(int argc, char **argv)
 	}
 	if (o.from_file && read_names(o.from_file, &o.users) < 0)
 		return EXIT_USAGE;
-	path = socket_path(&o, &cfg);
-	if ((r = client_connect(&c, path)) < 0) {
-		fprintf(stderr, "mfa-reset: cannot reach mfa-resetd at %s: %s\n", path,
-			strerror(-r));
-		return EXIT_UNREACHABLE;
-	}
-	c.json = o.json;
-	ret = o.mode == MODE_RESET ? reset_main(&c, &o) : query_main(&c, &o);
-	fflush(stdout);
-	client_close(&c);
-	mfa_config_free(&cfg);
-	mfa_strlist_free(&o.users);
-	mfa_strlist_free(&o.groups);
+	ret = run(&o);
+	if (fflush(stdout) != 0 && ret == 0)
+		ret = EXIT_SOME_FAILED;
 	return ret;
 }

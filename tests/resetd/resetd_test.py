@@ -54,6 +54,8 @@ class Env:
         env['LD_PRELOAD'] = (pre + ' ' if pre else '') + 'libnss_wrapper.so'
         env['NSS_WRAPPER_PASSWD'] = self.passwd
         env['NSS_WRAPPER_GROUP'] = self.group
+        # RTLD_DEEPBIND cannot work with the sanitizer runtime (ASan build).
+        env['NSS_WRAPPER_DISABLE_DEEPBIND'] = '1'
         self.daemon = subprocess.Popen(
             [RESETD, '--config', self.cfg, '--socket', self.sock, '--foreground',
              '--log-stderr'], env=env, stdin=subprocess.DEVNULL,
