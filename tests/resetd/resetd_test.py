@@ -451,6 +451,96 @@ def case_bulk(e):
     print('reset of %d users: %.2f s' % (n, took))
 
 
+# --- joint tests with the real pam_totp.so (pam_wrapper + the module's test driver) --------
+
+def pam_env(e):
+    import base64
+    e.key = base64.b32encode(os.urandom(20)).decode()
+    e.service = 'resetd_joint_%d_%s' % (os.getpid(), e.key[:8].lower())
+    pamd = os.path.join(e.tmp, 'pam.d')
+    os.mkdir(pamd)
+    with open(os.path.join(pamd, e.service), 'w') as f:
+        f.write('auth [success=done ignore=ignore default=die] %s config=%s\n'
+                'auth requisite pam_debug.so auth=maxtries\n'
+                % (os.environ['PAM_TOTP_MODULE'], e.cfg))
+    env = dict(os.environ)
+    env.update({
+        'LD_PRELOAD': '%s %s' % (os.environ['PAM_WRAPPER_LIB'], os.environ['NSS_WRAPPER_LIB']),
+        'PAM_WRAPPER': '1', 'PAM_WRAPPER_SERVICE_DIR': pamd,
+        'NSS_WRAPPER_PASSWD': e.passwd, 'NSS_WRAPPER_GROUP': e.group,
+        'UID_WRAPPER_DISABLE_DEEPBIND': '1', 'PAM_WRAPPER_DISABLE_DEEPBIND': '1',
+        'NSS_WRAPPER_DISABLE_DEEPBIND': '1',
+    })
+    e.pam_env = env
+    p = subprocess.run([os.environ['PAM_STATE_TOOL'], 'enroll', e.state, 'alice', e.key],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, 'enroll: ' + p.stderr)
+
+
+def login(e, *answers):
+    p = subprocess.run([os.environ['PAM_DRIVER'], '-k', e.key, e.service, 'alice'] +
+                       list(answers), env=e.pam_env, capture_output=True, text=True,
+                       timeout=120)
+    m = re.search(r'^RESULT (\d+)', p.stdout, re.M)
+    check(m, 'no PAM result: %s %s' % (p.stdout, p.stderr))
+    return int(m.group(1)), p.stdout
+
+
+def case_pam_forces_enrollment(e):
+    pam_env(e)
+    rc, out = login(e, 'code:0')
+    check(rc == 0, 'enrolled login failed before the reset: ' + out)
+    expect(e.run('admin1', '--yes', 'alice'), 0, 'reset')
+    rc, out = login(e, 'code:1', 'code:1', 'code:1')
+    check(rc != 0, 'old key accepted after the reset: ' + out)
+    check(re.search(r'^INFO Key: ', out, re.M), 'no enrollment after the reset: ' + out)
+    check(e.show('alice')['status'] == 'reset', 'failed enrollment changed the state')
+    rc, out = login(e, 'enroll:0')
+    check(rc == 0, 're-enrollment failed: ' + out)
+    s = e.show('alice')
+    check(s['status'] == 'enrolled' and s['secret'] == 'yes', 'not enrolled again: %s' % s)
+
+
+def case_reset_races_logins(e):
+    """20 logins hold at the code prompt; the answers and a reset are released together.
+    Whatever order the lock gives them, the reset must survive: no login may write back the
+    old secret."""
+    pam_env(e)
+    procs = []
+    try:
+        for _ in range(20):
+            p = subprocess.Popen([os.environ['PAM_DRIVER'], '-k', e.key, e.service, 'alice',
+                                  'stdin'], env=e.pam_env, text=True, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            line = p.stdout.readline()
+            while line and not line.startswith('WAITING'):
+                line = p.stdout.readline()
+            check(line.startswith('WAITING'), 'login did not reach the prompt')
+            procs.append(p)
+        code = subprocess.run([os.environ['PAM_STATE_TOOL'], 'code', e.key, '0'],
+                              capture_output=True, text=True).stdout.strip()
+        uid = UIDS['admin1']
+        reset = subprocess.Popen(['setpriv', '--reuid=%d' % uid, '--regid=%d' % uid,
+                                  '--clear-groups', RESET, '--socket', e.sock, '--yes', 'alice'],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+        for i, p in enumerate(procs):
+            p.stdin.write(code + '\n')
+            p.stdin.flush()
+        outs = [p.communicate(timeout=120) for p in procs]
+        rout, rerr = reset.communicate(timeout=120)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    check(reset.returncode == 0, 'reset failed: %s %s' % (rout, rerr))
+    oks = sum(1 for o, _ in outs if re.search(r'^RESULT 0 ', o, re.M))
+    check(oks <= 1, '%d logins accepted one code' % oks)
+    s = e.show('alice')
+    check(s['status'] == 'reset' and s['secret'] == 'no', 'reset lost in the race: %s' % s)
+    check(s['reset_by'] == 'admin1', 'reset_by lost: %s' % s)
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 
