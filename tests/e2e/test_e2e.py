@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""End to end, the way administrators deploy it: a private sshd on 127.0.0.1 whose PAM stack
+(pam_unix, then the built pam_totp.so) comes from a private directory through pam_wrapper, real
+short-lived users and groups (useradd/groupadd, removed afterwards even on failure), the real ssh
+client, codes from oathtool, and a reset through a running mfa-resetd by an admin user.
+  test_e2e.py sshd_story        enrollment over ssh, login, wrong code, reset, re-enrollment
+  test_e2e.py pamtester_console the same service through pamtester (console-style login)
+Needs root. Outside CI a non-root run exits 77 (meson: skipped) because it cannot create users
+or start sshd; in CI (CI set) it must run, so there it fails instead."""
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ["E2E_BUILD"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, *detail):
+    if not cond:
+        raise Failure(what + "".join("\n--- " + str(d)[-3000:] for d in detail))
+
+
+def run(*argv, **kw):
+    kw.setdefault("check", True)
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, **kw)
+
+
+class World:
+    """Users, groups, config, state dir, PAM service, sshd and mfa-resetd; close() undoes all."""
+
+    def __init__(self):
+        tag = secrets.token_hex(3)
+        self.user, self.admin = "e2eu" + tag, "e2ea" + tag
+        self.g_users, self.g_admins = "e2e-users-" + tag, "e2e-admins-" + tag
+        self.password = "pw-" + secrets.token_hex(8)
+        self.dir = tempfile.mkdtemp(prefix="pam_totp-e2e-")
+        os.chmod(self.dir, 0o755)  # mfa-reset runs as the admin user and needs the socket
+        self.state = os.path.join(self.dir, "state")
+        os.mkdir(self.state, 0o700)
+        self.socket = os.path.join(self.dir, "resetd.sock")
+        self.config = os.path.join(self.dir, "pam_totp.conf")
+        self.procs, self.created_users, self.created_groups = [], [], []
+
+    def setup_accounts(self):
+        for g in (self.g_users, self.g_admins):
+            run("groupadd", g)
+            self.created_groups.append(g)
+        run("useradd", "-M", "-d", self.dir, "-s", "/bin/sh", "-G", self.g_users, self.user)
+        self.created_users.append(self.user)
+        run("useradd", "-M", "-d", self.dir, "-s", "/bin/sh", "-G", self.g_admins, self.admin)
+        self.created_users.append(self.admin)
+        run("chpasswd", input="%s:%s\n" % (self.user, self.password))
+        with open(os.path.join(self.dir, "password"), "w") as f:
+            f.write(self.password)
+
+    def write_config(self):
+        with open(self.config, "w") as f:
+            f.write('issuer = "pam_totp e2e";\nstate_dir = "%s";\n'
+                    'enforce = { groups = [ "%s" ]; };\n'
+                    'reset = { admin_groups = [ "%s" ]; socket = "%s"; };\n'
+                    % (self.state, self.g_users, self.g_admins, self.socket))
+        os.chmod(self.config, 0o644)
+        pamd = os.path.join(self.dir, "pam.d")
+        os.mkdir(pamd)
+        stack = ("auth required pam_unix.so\n"
+                 "auth required %s/pam_module/pam_totp.so config=%s\n"
+                 "account required pam_unix.so\nsession required pam_permit.so\n"
+                 % (BUILD, self.config))
+        for service in ("sshd", "e2e-login"):
+            with open(os.path.join(pamd, service), "w") as f:
+                f.write(stack)
+        self.pam_env = dict(os.environ, LD_PRELOAD="libpam_wrapper.so", PAM_WRAPPER="1",
+                            PAM_WRAPPER_SERVICE_DIR=pamd)
+
+    def close(self):
+        for p in self.procs:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for u in self.created_users:
+            subprocess.run(["userdel", u], capture_output=True)
+        for g in self.created_groups:
+            subprocess.run(["groupdel", g], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start_sshd(self):
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+            os.path.join(self.dir, "hostkey"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        conf = os.path.join(self.dir, "sshd_config")
+        with open(conf, "w") as f:
+            f.write("Port %d\nListenAddress 127.0.0.1\nHostKey %s/hostkey\nPidFile %s/sshd.pid\n"
+                    "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n"
+                    "PubkeyAuthentication no\nAuthenticationMethods keyboard-interactive\n"
+                    "MaxAuthTries 3\nLoginGraceTime 60\n" % (self.port, self.dir, self.dir))
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        p = subprocess.Popen([sshd, "-D", "-e", "-f", conf], env=self.pam_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        line = p.stderr.readline()
+        while line and "Server listening" not in line:
+            line = p.stderr.readline()
+        check("Server listening" in line, "sshd did not start", line)
+
+    def start_resetd(self):
+        p = subprocess.Popen([os.path.join(BUILD, "resetd/mfa-resetd"), "--config", self.config,
+                              "--socket", self.socket, "--foreground"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        for _ in range(200):
+            if os.path.exists(self.socket):
+                return
+            time.sleep(0.05)
+        raise Failure("mfa-resetd did not start")
+
+    def ssh(self, *plan):
+        """One ssh login running `id -un`; plan: what askpass answers, prompt by prompt."""
+        for name in ("count", "prompts"):
+            if os.path.exists(os.path.join(self.dir, name)):
+                os.unlink(os.path.join(self.dir, name))
+        with open(os.path.join(self.dir, "plan"), "w") as f:
+            f.write("\n".join(plan))
+        env = dict(os.environ, SSH_ASKPASS=os.path.join(HERE, "askpass.py"),
+                   SSH_ASKPASS_REQUIRE="force", DISPLAY=":0", E2E_DIR=self.dir)
+        env.pop("LD_PRELOAD", None)
+        p = subprocess.run(
+            ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20",
+             "-o", "PreferredAuthentications=keyboard-interactive",
+             "-o", "NumberOfPasswordPrompts=1", "-p", str(self.port),
+             "%s@127.0.0.1" % self.user, "id", "-un"],
+            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90,
+            start_new_session=True)
+        prompts = open(os.path.join(self.dir, "prompts")).read() \
+            if os.path.exists(os.path.join(self.dir, "prompts")) else ""
+        return p, prompts
+
+    def shown_keys(self):
+        path = os.path.join(self.dir, "shown-key")
+        return open(path).read().split() if os.path.exists(path) else []
+
+    def mfa_reset_as_admin(self, *args):
+        pw = pwd.getpwnam(self.admin)
+        return run("setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
+                   "--init-groups", os.path.join(BUILD, "resetd/mfa-reset"),
+                   "--config", self.config, "--socket", self.socket, *args, check=False)
+
+
+def logged_in_as(w, p):
+    return p.returncode == 0 and p.stdout.strip() == w.user
+
+
+def test_sshd_story(w):
+    w.start_sshd()
+    w.start_resetd()
+
+    p, prompts = w.ssh("password", "enroll")
+    check(logged_in_as(w, p), "first login (enrollment) over ssh failed", p.stdout, p.stderr,
+          prompts)
+    screen = prompts.split("---")[1]
+    check("Key: " in screen and "URI: otpauth://totp/" in screen and
+          screen.rstrip().endswith("Verification code:"), "enrollment screen not with the prompt",
+          screen)
+    check(os.path.exists(os.path.join(w.state, w.user)), "state not saved")
+    key = w.shown_keys()[-1]
+
+    p, prompts = w.ssh("password", "key:%s:1" % key)
+    check(logged_in_as(w, p), "second login with the next code failed", p.stderr, prompts)
+    check("Key: " not in prompts, "enrolled user shown a key again", prompts)
+
+    p, _ = w.ssh("password", "key:%s:0" % OTHER_KEY)
+    check(not logged_in_as(w, p) and p.returncode != 0, "a wrong code logged in", p.stdout)
+
+    r = w.mfa_reset_as_admin("--yes", w.user)
+    check(r.returncode == 0 and w.user in r.stdout, "mfa-reset by the admin failed",
+          r.stdout, r.stderr)
+
+    p, prompts = w.ssh("password", "key:%s:0" % key, "enroll")
+    check(logged_in_as(w, p), "re-enrollment after the reset failed", p.stderr, prompts)
+    check("reset by %s" % w.admin in prompts, "the reset is not explained", prompts)
+    check("Wrong code" in prompts, "the old key's code was not refused", prompts)
+    check(w.shown_keys()[-1] != key, "the same key was issued again")
+
+    p, _ = w.ssh("password", "key:%s:0" % key)
+    check(not logged_in_as(w, p), "the old key still logs in after re-enrollment", p.stdout)
+
+
+def console(w, new_key_fn):
+    """pamtester on a pseudo-terminal: password, then the code for the key on the screen."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe("pamtester", ["pamtester", "-v", "e2e-login", w.user, "authenticate"],
+                   w.pam_env)
+    out, deadline, answered = b"", time.time() + 60, set()
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 1)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        text = out.decode(errors="replace")
+        if text.endswith("Password: ") and "pw" not in answered:
+            os.write(fd, (w.password + "\n").encode())
+            answered.add("pw")
+        elif text.rstrip().endswith("Verification code:") and "code" not in answered:
+            os.write(fd, (new_key_fn(text) + "\n").encode())
+            answered.add("code")
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def oath(key, steps=0):
+    return run("oathtool", "--totp", "-b", "-N", "@%d" % (int(time.time()) + 30 * steps),
+               key).stdout.strip()
+
+
+def key_on_screen(text):
+    line = [ln for ln in text.splitlines() if ln.startswith("Key: ")][-1]
+    return line[5:].split("(")[0].replace(" ", "")
+
+
+def test_pamtester_console(w):
+    rc, out = console(w, lambda text: oath(key_on_screen(text)))
+    check(rc == 0 and "successfully authenticated" in out, "console enrollment failed", out)
+    check("Key: " in out and "Recovery codes" in out, "enrollment screen missing", out)
+    key = key_on_screen(out)
+    rc, out = console(w, lambda text: oath(key, 1))
+    check(rc == 0 and "successfully authenticated" in out, "console login failed", out)
+    rc, out = console(w, lambda text: oath(OTHER_KEY))
+    check(rc != 0, "console login with a wrong code succeeded", out)
+
+
+def main():
+    name = sys.argv[1] if len(sys.argv) > 1 else ""
+    fn = globals().get("test_" + name)
+    if not fn:
+        print("no test named %r" % name)
+        return 2
+    if os.geteuid() != 0:
+        print("needs root (creates users, starts sshd)")
+        return 1 if os.environ.get("CI") else 77
+    w = World()
+    try:
+        w.setup_accounts()
+        w.write_config()
+        fn(w)
+    except Failure as f:
+        print("FAIL %s: %s" % (name, f))
+        return 1
+    finally:
+        w.close()
+    print("ok %s" % name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
