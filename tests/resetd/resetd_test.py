@@ -125,8 +125,13 @@ def log_has(e, pattern):
 def case_admin_resets_one(e):
     e.seed('alice', 'bob')
     bob = e.raw('bob')
+    secret = re.search(rb'secret = "([A-Z2-7]+)"', e.raw('alice')).group(1).decode()
+    st = e.run('admin1', '--json', '--status', 'alice')
+    expect(st, 0, 'status before the reset')
+    check(secret not in st.stdout, 'status sent the secret')
     p = e.run('admin1', '--yes', 'alice')
     expect(p, 0, 'admin resets alice')
+    check(secret not in p.stdout + e.logtext(), 'secret sent or logged')
     check('alice: reset' in p.stdout, 'no result line: ' + p.stdout)
     check('1 succeeded, 0 failed' in p.stdout, 'no summary: ' + p.stdout)
     assert_reset(e, 'alice', 'admin1')
@@ -225,6 +230,29 @@ def case_no_tty_refuses(e):
     expect(p, 2, 'no terminal, no --yes')
     check('--yes' in p.stderr and 'terminal' in p.stderr, 'unclear message: ' + p.stderr)
     check(e.raw('alice') == before, 'reset without consent')
+
+
+def case_stale_socket(e):
+    e.start()
+    e.daemon.kill()  # leaves its socket file behind
+    e.daemon.wait()
+    e.daemon = None
+    check(os.path.exists(e.sock), 'no stale socket to test with')
+    e.start()
+    e.seed('alice')
+    expect(e.run('admin1', '--yes', 'alice'), 0, 'reset after replacing a stale socket')
+    e.daemon.terminate()
+    e.daemon.wait()
+    e.daemon = None
+    os.unlink(e.sock)
+    with open(e.sock, 'w') as f:
+        f.write('not a socket')
+    p = subprocess.run([RESETD, '--config', e.cfg, '--socket', e.sock, '--foreground'],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode != 0 and 'File exists' in p.stderr,
+          'daemon started over a regular file: %d %s' % (p.returncode, p.stderr))
+    with open(e.sock) as f:
+        check(f.read() == 'not a socket', 'daemon removed a regular file')
 
 
 def case_daemon_down(e):
@@ -554,7 +582,7 @@ def main():
         return 1
     e = Env()
     try:
-        if CASE != 'daemon_down':
+        if CASE not in ('daemon_down', 'stale_socket'):
             e.start()
         fn(e)
         e.close()
