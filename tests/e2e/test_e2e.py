@@ -51,6 +51,7 @@ class World:
         self.socket = os.path.join(self.dir, "resetd.sock")
         self.config = os.path.join(self.dir, "pam_totp.conf")
         self.procs, self.created_users, self.created_groups = [], [], []
+        self.keys = []  # every TOTP key shown on a screen, in order
 
     def setup_accounts(self):
         for g in (self.g_users, self.g_admins):
@@ -130,30 +131,31 @@ class World:
         raise Failure("mfa-resetd did not start")
 
     def ssh(self, *plan):
-        """One ssh login running `id -un`; plan: what askpass answers, prompt by prompt."""
-        for name in ("count", "prompts"):
-            if os.path.exists(os.path.join(self.dir, name)):
-                os.unlink(os.path.join(self.dir, name))
-        with open(os.path.join(self.dir, "plan"), "w") as f:
-            f.write("\n".join(plan))
-        env = dict(os.environ, SSH_ASKPASS=os.path.join(HERE, "askpass.py"),
-                   SSH_ASKPASS_REQUIRE="force", DISPLAY=":0", E2E_DIR=self.dir)
+        """One ssh login running `id -un`, typed on a pseudo-terminal as a person would;
+        plan: the answer to each prompt: "password", "enroll" (the code of the last key shown
+        on the screen) or "key:B32:N" (the code of key B32 at now + N steps)."""
+        argv = ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20",
+                "-o", "PreferredAuthentications=keyboard-interactive",
+                "-o", "NumberOfPasswordPrompts=1", "-p", str(self.port),
+                "%s@127.0.0.1" % self.user, "id", "-un"]
+        env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
-        p = subprocess.run(
-            ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20",
-             "-o", "PreferredAuthentications=keyboard-interactive",
-             "-o", "NumberOfPasswordPrompts=1", "-p", str(self.port),
-             "%s@127.0.0.1" % self.user, "id", "-un"],
-            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90,
-            start_new_session=True)
-        prompts = open(os.path.join(self.dir, "prompts")).read() \
-            if os.path.exists(os.path.join(self.dir, "prompts")) else ""
-        return p, prompts
+        return terminal(argv, env, self, list(plan))
+
+    def answer(self, kind, screen):
+        keys = [ln[5:].split("(")[0].replace(" ", "") for ln in screen.splitlines()
+                if ln.startswith("Key: ")]
+        self.keys += [k for k in keys if k not in self.keys]
+        if kind == "password":
+            return self.password
+        if kind == "enroll":
+            return oath(self.keys[-1])
+        _, key, steps = kind.split(":")
+        return oath(key, int(steps))
 
     def shown_keys(self):
-        path = os.path.join(self.dir, "shown-key")
-        return open(path).read().split() if os.path.exists(path) else []
+        return self.keys
 
     def mfa_reset_as_admin(self, *args):
         pw = pwd.getpwnam(self.admin)
@@ -162,57 +164,26 @@ class World:
                    "--config", self.config, "--socket", self.socket, *args, check=False)
 
 
-def logged_in_as(w, p):
-    return p.returncode == 0 and p.stdout.strip() == w.user
+class Session:
+    def __init__(self, rc, screen):
+        self.returncode, self.screen = rc, screen
+
+    def last_line(self):
+        lines = [ln.strip() for ln in self.screen.splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
 
 
-def test_sshd_story(w):
-    w.start_sshd()
-    w.start_resetd()
-
-    p, prompts = w.ssh("password", "enroll")
-    check(logged_in_as(w, p), "first login (enrollment) over ssh failed", p.stdout, p.stderr,
-          prompts)
-    screen = prompts.split("---")[1]
-    check("Key: " in screen and "URI: otpauth://totp/" in screen and
-          screen.rstrip().endswith("Verification code:"), "enrollment screen not with the prompt",
-          screen)
-    check(os.path.exists(os.path.join(w.state, w.user)), "state not saved")
-    key = w.shown_keys()[-1]
-
-    p, prompts = w.ssh("password", "key:%s:1" % key)
-    check(logged_in_as(w, p), "second login with the next code failed", p.stderr, prompts)
-    check("Key: " not in prompts, "enrolled user shown a key again", prompts)
-
-    p, _ = w.ssh("password", "key:%s:0" % OTHER_KEY)
-    check(not logged_in_as(w, p) and p.returncode != 0, "a wrong code logged in", p.stdout)
-
-    r = w.mfa_reset_as_admin("--yes", w.user)
-    check(r.returncode == 0 and w.user in r.stdout, "mfa-reset by the admin failed",
-          r.stdout, r.stderr)
-
-    p, prompts = w.ssh("password", "key:%s:0" % key, "enroll")
-    check(logged_in_as(w, p), "re-enrollment after the reset failed", p.stderr, prompts)
-    check("reset by %s" % w.admin in prompts, "the reset is not explained", prompts)
-    check("Wrong code" in prompts, "the old key's code was not refused", prompts)
-    check(w.shown_keys()[-1] != key, "the same key was issued again")
-
-    p, _ = w.ssh("password", "key:%s:0" % key)
-    check(not logged_in_as(w, p), "the old key still logs in after re-enrollment", p.stdout)
-
-
-def console(w, new_key_fn):
-    """pamtester on a pseudo-terminal: password, then the code for the key on the screen."""
+def terminal(argv, env, w, plan):
+    """Runs argv on a pseudo-terminal; answers each "Password: " or "Verification code: "
+    prompt with w.answer(next plan entry, screen so far). Bounded: 60 s."""
     import pty
     import select
     pid, fd = pty.fork()
     if pid == 0:
-        os.execvpe("pamtester", ["pamtester", "-v", "e2e-login", w.user, "authenticate"],
-                   w.pam_env)
-    out, deadline, answered = b"", time.time() + 60, set()
+        os.execvpe(argv[0], argv, env)
+    out, asked, deadline = "", 0, time.time() + 60
     while time.time() < deadline:
-        r, _, _ = select.select([fd], [], [], 1)
-        if not r:
+        if not select.select([fd], [], [], 1)[0]:
             continue
         try:
             chunk = os.read(fd, 4096)
@@ -220,16 +191,61 @@ def console(w, new_key_fn):
             break
         if not chunk:
             break
-        out += chunk
-        text = out.decode(errors="replace")
-        if text.endswith("Password: ") and "pw" not in answered:
-            os.write(fd, (w.password + "\n").encode())
-            answered.add("pw")
-        elif text.rstrip().endswith("Verification code:") and "code" not in answered:
-            os.write(fd, (new_key_fn(text) + "\n").encode())
-            answered.add("code")
+        out += chunk.decode(errors="replace")
+        tail = out.rstrip(" ")
+        if tail.endswith("Password:") or tail.endswith("Verification code:"):
+            if asked < len(out) and not out.endswith("\n"):
+                kind = plan.pop(0) if plan else "password"
+                os.write(fd, (w.answer(kind, out) + "\n").encode())
+                out += "\n"
+                asked = len(out)
+    else:
+        os.kill(pid, 9)
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+    return Session(os.waitstatus_to_exitcode(status), out.replace("\r", ""))
+
+
+def logged_in_as(w, p):
+    return p.returncode == 0 and p.last_line() == w.user
+
+
+def test_sshd_story(w):
+    w.start_sshd()
+    w.start_resetd()
+
+    p = w.ssh("password", "enroll")
+    check(logged_in_as(w, p), "first login (enrollment) over ssh failed", p.screen)
+    screen = p.screen.split("Password:")[1].split("Verification code:")[0]
+    check("Key: " in screen and "URI: otpauth://totp/" in screen and "\u2588" in screen,
+          "enrollment screen (key, URI, QR code) not shown before the prompt", screen)
+    check(os.path.exists(os.path.join(w.state, w.user)), "state not saved")
+    key = w.shown_keys()[-1]
+
+    p = w.ssh("password", "key:%s:1" % key)
+    check(logged_in_as(w, p), "second login with the next code failed", p.screen)
+    check("Key: " not in p.screen, "enrolled user shown a key again", p.screen)
+
+    p = w.ssh("password", "key:%s:0" % OTHER_KEY)
+    check(not logged_in_as(w, p) and p.returncode != 0, "a wrong code logged in", p.screen)
+
+    r = w.mfa_reset_as_admin("--yes", w.user)
+    check(r.returncode == 0 and w.user in r.stdout, "mfa-reset by the admin failed",
+          r.stdout, r.stderr)
+
+    p = w.ssh("password", "key:%s:0" % key, "enroll")
+    check(logged_in_as(w, p), "re-enrollment after the reset failed", p.screen)
+    check("reset by %s" % w.admin in p.screen, "the reset is not explained", p.screen)
+    check("Wrong code" in p.screen, "the old key's code was not refused", p.screen)
+    check(w.shown_keys()[-1] != key, "the same key was issued again")
+
+    p = w.ssh("password", "key:%s:0" % key)
+    check(not logged_in_as(w, p), "the old key still logs in after re-enrollment", p.screen)
+
+
+def console(w, *plan):
+    """pamtester on a pseudo-terminal through the same PAM stack: a console-style login."""
+    return terminal(["pamtester", "-v", "e2e-login", w.user, "authenticate"], w.pam_env, w,
+                    list(plan))
 
 
 def oath(key, steps=0):
@@ -237,20 +253,18 @@ def oath(key, steps=0):
                key).stdout.strip()
 
 
-def key_on_screen(text):
-    line = [ln for ln in text.splitlines() if ln.startswith("Key: ")][-1]
-    return line[5:].split("(")[0].replace(" ", "")
-
-
 def test_pamtester_console(w):
-    rc, out = console(w, lambda text: oath(key_on_screen(text)))
-    check(rc == 0 and "successfully authenticated" in out, "console enrollment failed", out)
-    check("Key: " in out and "Recovery codes" in out, "enrollment screen missing", out)
-    key = key_on_screen(out)
-    rc, out = console(w, lambda text: oath(key, 1))
-    check(rc == 0 and "successfully authenticated" in out, "console login failed", out)
-    rc, out = console(w, lambda text: oath(OTHER_KEY))
-    check(rc != 0, "console login with a wrong code succeeded", out)
+    p = console(w, "password", "enroll")
+    check(p.returncode == 0 and "successfully authenticated" in p.screen,
+          "console enrollment failed", p.screen)
+    check("Key: " in p.screen and "Recovery codes" in p.screen, "enrollment screen missing",
+          p.screen)
+    key = w.shown_keys()[-1]
+    p = console(w, "password", "key:%s:1" % key)
+    check(p.returncode == 0 and "successfully authenticated" in p.screen, "console login failed",
+          p.screen)
+    p = console(w, "password", "key:%s:0" % OTHER_KEY)
+    check(p.returncode != 0, "console login with a wrong code succeeded", p.screen)
 
 
 def main():
