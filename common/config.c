@@ -55,8 +55,10 @@ int mfa_strlist_contains(const struct mfa_strlist *list, const char *name)
 	return 0;
 }
 
-static void strlist_clear(struct mfa_strlist *l)
+void mfa_strlist_free(struct mfa_strlist *l)
 {
+	if (!l)
+		return;
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
@@ -64,13 +66,26 @@ static void strlist_clear(struct mfa_strlist *l)
 	l->n = 0;
 }
 
+int mfa_strlist_add(struct mfa_strlist *l, const char *name, bool unique)
+{
+	char **v;
+
+	if (unique && mfa_strlist_contains(l, name))
+		return 0;
+	v = realloc(l->v, sizeof(char *) * (l->n + 1));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	if (!(l->v[l->n] = strdup(name)))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
 static int strlist_set1(struct mfa_strlist *l, const char *s)
 {
-	strlist_clear(l);
-	if (!(l->v = calloc(1, sizeof(char *))) || !(l->v[0] = strdup(s)))
-		return -ENOMEM;
-	l->n = 1;
-	return 0;
+	mfa_strlist_free(l);
+	return mfa_strlist_add(l, s, false);
 }
 
 void mfa_config_free(struct mfa_config *cfg)
@@ -80,11 +95,11 @@ void mfa_config_free(struct mfa_config *cfg)
 	free(cfg->issuer);
 	free(cfg->state_dir);
 	free(cfg->reset.socket);
-	strlist_clear(&cfg->enforce.users);
-	strlist_clear(&cfg->enforce.groups);
-	strlist_clear(&cfg->enforce.exempt_groups);
-	strlist_clear(&cfg->reset.admin_groups);
-	strlist_clear(&cfg->reset.protected_groups);
+	mfa_strlist_free(&cfg->enforce.users);
+	mfa_strlist_free(&cfg->enforce.groups);
+	mfa_strlist_free(&cfg->enforce.exempt_groups);
+	mfa_strlist_free(&cfg->reset.admin_groups);
+	mfa_strlist_free(&cfg->reset.protected_groups);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -239,7 +254,7 @@ static int set_list(struct ctx *c, const config_setting_t *s, const struct key *
 	if (!config_setting_is_array(s) && !config_setting_is_list(s))
 		return fail(c, s, "must be a list of strings, e.g. [ \"name\" ]");
 	n = config_setting_length(s);
-	strlist_clear(dst);
+	mfa_strlist_free(dst);
 	if (n > 0 && !(dst->v = calloc((size_t)n, sizeof(char *))))
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {

@@ -79,3 +79,7 @@ int mfa_algo_from_string(const char *s, enum mfa_algo *ret_algo);
 
 /* 1 when name is in list, else 0. */
 int mfa_strlist_contains(const struct mfa_strlist *list, const char *name);
+/* Appends a copy of name (unique: only when not already in the list). 0 or -ENOMEM. */
+int mfa_strlist_add(struct mfa_strlist *list, const char *name, bool unique);
+/* Frees the names and the array; the list is then empty. Accepts NULL. */
+void mfa_strlist_free(struct mfa_strlist *list);

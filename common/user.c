@@ -291,35 +291,6 @@ const char *mfa_reset_verdict_to_string(enum mfa_reset_verdict v)
 	return "unknown";
 }
 
-void mfa_strlist_free(struct mfa_strlist *l)
-{
-	size_t i;
-
-	if (!l)
-		return;
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-static int strlist_add_unique(struct mfa_strlist *l, const char *name)
-{
-	char **v;
-
-	if (mfa_strlist_contains(l, name))
-		return 0;
-	v = realloc(l->v, sizeof(char *) * (l->n + 1));
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	if (!(l->v[l->n] = strdup(name)))
-		return -ENOMEM;
-	l->n++;
-	return 0;
-}
-
 static int add_primary_members(gid_t gid, struct mfa_strlist *l)
 {
 	struct passwd pw, *res;
@@ -329,7 +300,7 @@ static int add_primary_members(gid_t gid, struct mfa_strlist *l)
 	setpwent();
 	while (r == 0 && getpwent_r(&pw, buf, sizeof(buf), &res) == 0 && res)
 		if (pw.pw_gid == gid)
-			r = strlist_add_unique(l, pw.pw_name);
+			r = mfa_strlist_add(l, pw.pw_name, true);
 	endpwent();
 	return r;
 }
@@ -343,7 +314,7 @@ int mfa_user_group_members(const char *group, struct mfa_strlist *ret)
 	if ((r = lookup_gr(group, &gr)) < 0)
 		return r;
 	for (char **m = gr.gr.gr_mem; m && *m && r == 0; m++)
-		r = strlist_add_unique(&l, *m);
+		r = mfa_strlist_add(&l, *m, true);
 	if (r == 0)
 		r = add_primary_members(gr.gr.gr_gid, &l);
 	if (r < 0) {

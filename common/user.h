@@ -59,4 +59,3 @@ const char *mfa_reset_verdict_to_string(enum mfa_reset_verdict v);
 /* Members of group: its member list plus users whose primary group it is (getpwent).
  * -ENOENT unknown group. *ret owns the names; free with mfa_strlist_free(). */
 int mfa_user_group_members(const char *group, struct mfa_strlist *ret);
-void mfa_strlist_free(struct mfa_strlist *l);

@@ -34,19 +34,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-static int push(struct mfa_strlist *l, const char *s)
-{
-	char **v = realloc(l->v, (l->n + 1) * sizeof(char *));
-
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	if (!(l->v[l->n] = strdup(s)))
-		return -ENOMEM;
-	l->n++;
-	return 0;
-}
-
 static void set_mode(struct options *o, enum mode m)
 {
 	o->mode = m;
@@ -70,7 +57,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'y': o->yes = true; break;
 		case 'g':
-			if (push(&o->groups, optarg) < 0)
+			if (mfa_strlist_add(&o->groups, optarg, false) < 0)
 				return -ENOMEM;
 			break;
 		case 'f': o->from_file = optarg; break;
@@ -87,7 +74,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		}
 	}
 	for (int i = optind; i < argc; i++)
-		if (push(&o->users, argv[i]) < 0)
+		if (mfa_strlist_add(&o->users, argv[i], false) < 0)
 			return -ENOMEM;
 	return 0;
 }
@@ -135,7 +122,7 @@ static int read_names(const char *path, struct mfa_strlist *l)
 		*e = '\0';
 		if (!*s || *s == '#')
 			continue;
-		if (push(l, s) < 0)
+		if (mfa_strlist_add(l, s, false) < 0)
 			return -ENOMEM;
 	}
 	return 0;

@@ -16,19 +16,6 @@ static int exit_status(const struct client *c, int r)
 	return 0;
 }
 
-static int append(struct mfa_strlist *l, const char *s)
-{
-	char **v = realloc(l->v, (l->n + 1) * sizeof(char *));
-
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	if (!(l->v[l->n] = strdup(s)))
-		return -ENOMEM;
-	l->n++;
-	return 0;
-}
-
 /* Moves the names that cannot travel in a request out of l into bad. */
 static int split_sendable(struct mfa_strlist *l, struct mfa_strlist *bad)
 {
@@ -39,7 +26,7 @@ static int split_sendable(struct mfa_strlist *l, struct mfa_strlist *bad)
 			l->v[j++] = l->v[i];
 			continue;
 		}
-		if (append(bad, l->v[i]) < 0)
+		if (mfa_strlist_add(bad, l->v[i], false) < 0)
 			return -ENOMEM;
 		free(l->v[i]);
 	}
@@ -63,7 +50,7 @@ static int collect_member(struct client *c, const struct mfa_reply *rep, void *u
 	}
 	if (rep->kind != MFA_REPLY_MEMBER)
 		return 0;
-	return append(plan, rep->user);
+	return mfa_strlist_add(plan, rep->user, false);
 }
 
 static int plan_groups(struct client *c, struct options *o, struct mfa_strlist *plan)
@@ -132,7 +119,7 @@ static int reset_with(struct client *c, struct options *o, struct mfa_strlist *a
 	if ((r = plan_groups(c, o, all)) < 0)
 		return r == -EINVAL ? EXIT_USAGE : exit_status(c, r);
 	for (size_t i = 0; i < o->users.n; i++)
-		if (append(all, o->users.v[i]) < 0)
+		if (mfa_strlist_add(all, o->users.v[i], false) < 0)
 			return EXIT_SOME_FAILED;
 	if (o->dry_run)
 		return dry_run(c, all, bad);

@@ -109,22 +109,6 @@ int resetd_list(struct resetd_ctx *c)
 	return 0;
 }
 
-static int add_unique(struct mfa_strlist *all, const char *name)
-{
-	char **v;
-
-	if (mfa_strlist_contains(all, name))
-		return 0;
-	v = realloc(all->v, (all->n + 1) * sizeof(char *));
-	if (!v)
-		return -ENOMEM;
-	all->v = v;
-	if (!(all->v[all->n] = strdup(name)))
-		return -ENOMEM;
-	all->n++;
-	return 0;
-}
-
 int resetd_expand_groups(struct resetd_ctx *c, char *const *groups, size_t n,
 			 struct mfa_strlist *all, size_t *ret_bad)
 {
@@ -141,7 +125,7 @@ int resetd_expand_groups(struct resetd_ctx *c, char *const *groups, size_t n,
 			continue;
 		}
 		for (size_t j = 0; j < m.n && r >= 0; j++)
-			r = add_unique(all, m.v[j]);
+			r = mfa_strlist_add(all, m.v[j], true);
 		mfa_strlist_free(&m);
 	}
 	*ret_bad = bad;
