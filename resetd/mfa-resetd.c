@@ -2,6 +2,7 @@
  * by systemd or its own), forks one child per connection up to a cap, and leaves every
  * decision to resetd-conn.c and resetd-ops.c. */
 #include <errno.h>
+#include <poll.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -170,10 +171,14 @@ static void serve_forever(int lfd, const char *config)
 	unsigned n_children = 0;
 
 	for (;;) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
 		int fd;
 		pid_t pid;
 
 		reap(&n_children, n_children >= RESETD_MAX_CONNECTIONS);
+		/* Wake at least once a second so finished connections are reaped promptly. */
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EINTR && errno != ECONNABORTED)
