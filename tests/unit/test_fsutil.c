@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "secret.h"
 #include "macro.h"
 #include "unit.h"
 
 struct fx {
-	char dir[64];
-	int dfd;
+	struct mfa_unit_dir d;
+	char *dir; /* d.path */
+	int dfd;   /* d.fd */
 };
 
 static int setup(void **state)
@@ -21,9 +23,11 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/mfa-fs-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(mfa_fs_open_dir(f->dir, &f->dfd), 0);
+	assert_int_equal(mfa_secret_init(), 0);
+	mfa_unit_dir_make(&f->d);
+	f->dir = f->d.path;
+	assert_int_equal(mfa_fs_open_dir(f->dir, &f->d.fd), 0);
+	f->dfd = f->d.fd;
 	*state = f;
 	return 0;
 }
@@ -31,11 +35,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[256];
 
-	close(f->dfd);
-	snprintf(cmd, sizeof(cmd), "chmod -R u+w '%s'; rm -rf '%s'", f->dir, f->dir);
-	assert_int_equal(system(cmd), 0);
+	mfa_unit_dir_remove(&f->d);
 	free(f);
 	return 0;
 }

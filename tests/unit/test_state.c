@@ -13,8 +13,9 @@
 #include "unit.h"
 
 struct fx {
-	char dir[64];
-	int dfd;
+	struct mfa_unit_dir d;
+	char *dir; /* d.path */
+	int dfd;   /* d.fd */
 };
 
 static int setup(void **state)
@@ -23,9 +24,10 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	assert_int_equal(mfa_secret_init(), 0);
-	strcpy(f->dir, "/tmp/mfa-unit-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(mfa_state_open_dir(f->dir, &f->dfd), 0);
+	mfa_unit_dir_make(&f->d);
+	f->dir = f->d.path;
+	assert_int_equal(mfa_state_open_dir(f->dir, &f->d.fd), 0);
+	f->dfd = f->d.fd;
 	*state = f;
 	return 0;
 }
@@ -33,11 +35,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	close(f->dfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	mfa_unit_dir_remove(&f->d);
 	free(f);
 	return 0;
 }

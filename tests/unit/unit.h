@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,6 +30,29 @@ static inline int mfa_unit_main(int argc, char **argv, const struct CMUnitTest *
 		cmocka_set_test_filter(argv[1]);
 	}
 	return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+
+/* A private directory for one test (mode 0700, as state_dir must be) and its removal. */
+struct mfa_unit_dir {
+	char path[64];
+	int fd;
+};
+
+static inline void mfa_unit_dir_make(struct mfa_unit_dir *d)
+{
+	strcpy(d->path, "/tmp/mfa-unit-XXXXXX");
+	assert_non_null(mkdtemp(d->path));
+	d->fd = -1;
+}
+
+static inline void mfa_unit_dir_remove(struct mfa_unit_dir *d)
+{
+	char cmd[192];
+
+	if (d->fd >= 0)
+		close(d->fd);
+	snprintf(cmd, sizeof(cmd), "chmod -R u+w '%s'; rm -rf '%s'", d->path, d->path);
+	assert_int_equal(system(cmd), 0);
 }
 
 #define MFA_UNIT_MAIN(tests)                                                                   \
