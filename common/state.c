@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,15 +67,23 @@ int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_l
 	return 0;
 }
 
-static void apply_record(int lock_fd, struct mfa_state *st)
+/* true when a counter slot of this epoch was applied; otherwise the file's values stand */
+static bool apply_record(int lock_fd, struct mfa_state *st)
 {
 	struct mfa_record rec;
 
 	if (lock_fd < 0 || mfa_record_read(lock_fd, &rec) < 0 || rec.epoch != st->epoch)
-		return; /* no slot for this epoch: the state file's values stand */
+		return false;
 	st->last_step = rec.last_step;
 	st->locked_until = rec.locked_until;
 	st->failures = rec.failures;
+	return true;
+}
+
+static void file_identity(const struct stat *sb, uint64_t *ino, int64_t *ctime_ns)
+{
+	*ino = (uint64_t)sb->st_ino;
+	*ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
 }
 
 static void sodium_freep(char **p)
@@ -82,7 +92,8 @@ static void sodium_freep(char **p)
 		sodium_free(*p);
 }
 
-static int read_state_text(int dir_fd, const char *user, char **ret_text, struct mfa_err *reterr)
+static int read_state_text(int dir_fd, const char *user, char **ret_text, struct stat *ret_sb,
+			   struct mfa_err *reterr)
 {
 	char fname[MFA_USER_FILE_MAX];
 	_cleanup_close_ int fd = -1;
@@ -98,6 +109,8 @@ static int read_state_text(int dir_fd, const char *user, char **ret_text, struct
 		return -ENOMEM;
 	if ((r = mfa_fs_read_fd(fd, text, MFA_STATE_MAX_SIZE, &len)) < 0)
 		return mfa_err_set(reterr, r, 0, "cannot read state file");
+	if (fstat(fd, ret_sb) < 0)
+		return -errno;
 	*ret_text = TAKE_PTR(text);
 	return 0;
 }
@@ -108,17 +121,40 @@ int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *
 	_cleanup_(sodium_freep) char *text = NULL;
 	_cleanup_close_ int own_lock = -1;
 	struct mfa_state st;
+	struct stat sb;
 	int r;
 
-	if ((r = read_state_text(dir_fd, user, &text, reterr)) < 0)
+	if ((r = read_state_text(dir_fd, user, &text, &sb, reterr)) < 0)
 		return r;
 	if ((r = mfa_state_parse(text, &st, reterr)) < 0)
 		return r;
+	file_identity(&sb, &st.file_ino, &st.file_ctime_ns);
 	if (lock_fd < 0 && open_lock_file(dir_fd, user, false, &own_lock) == 0)
 		lock_fd = own_lock; /* unlocked read: slots are checksummed, so still consistent */
 	apply_record(lock_fd, &st);
 	*ret_state = st;
 	return 0;
+}
+
+int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
+		      struct mfa_err *reterr)
+{
+	char fname[MFA_USER_FILE_MAX];
+	struct stat sb;
+	uint64_t ino;
+	int64_t ctime_ns;
+	int r;
+
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+		return r;
+	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		file_identity(&sb, &ino, &ctime_ns);
+		if (ino == st->file_ino && ctime_ns == st->file_ctime_ns &&
+		    apply_record(lock_fd, st))
+			return 0;
+	}
+	mfa_state_clear(st);
+	return mfa_state_load(dir_fd, lock_fd, user, st, reterr);
 }
 
 int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,

@@ -41,6 +41,10 @@ struct mfa_state {
 	unsigned n_recovery;
 	char recovery[MFA_RECOVERY_MAX][MFA_RECOVERY_HASH_LEN];
 	uint64_t epoch; /* set by mfa_state_store(); ties the counter record to this file */
+	/* Identity of the file it was loaded from (mfa_state_refresh): every store renames a
+	 * new file into place, so a new inode or change time means new contents. */
+	uint64_t file_ino;
+	int64_t file_ctime_ns;
 };
 
 /* Opens state_dir (mfa_fs_open_dir) and its .lock subdirectory, creating the latter. */
@@ -58,6 +62,13 @@ int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_l
  * symlink; -EFBIG oversize. On failure *ret_state is untouched. */
 int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *ret_state,
 		   struct mfa_err *reterr);
+
+/* Under the lock, brings st (from an earlier mfa_state_load(), e.g. the unlocked decision read)
+ * up to date: when the state file is still the file st came from, only the counter record is
+ * re-read; otherwise st is cleared and loaded afresh. Returns as mfa_state_load(); on failure
+ * st is cleared. */
+int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
+		      struct mfa_err *reterr);
 
 /* Writes the whole state atomically (mfa_fs_write_atomic) with a new epoch (stored into
  * st->epoch). Caller holds the lock. flags: MFA_FS_NOSYNC for bulk resets. */

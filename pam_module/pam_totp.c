@@ -81,7 +81,7 @@ static int refuse_locked(struct totp_ctx *ctx, const struct mfa_state *st)
 }
 
 /* Decides with the unlocked read st (NULL: no state). */
-static int decide(struct totp_ctx *ctx, int enforced, const struct mfa_state *st)
+static int decide(struct totp_ctx *ctx, int enforced, struct mfa_state *st)
 {
 	struct mfa_event ev = totp_event("auth", ctx->user, "decided", NULL);
 	time_t now = time(NULL);
@@ -101,7 +101,7 @@ static int decide(struct totp_ctx *ctx, int enforced, const struct mfa_state *st
 	}
 	ev.reason = enforced ? "verify" : "verify-not-enforced";
 	totp_log(ctx, LOG_DEBUG, &ev);
-	return totp_verify(ctx);
+	return totp_verify(ctx, st);
 }
 
 static int authenticate(struct totp_ctx *ctx)

@@ -69,7 +69,8 @@ int totp_pam_code(int r);
 void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev);
 
 /* verify.c: an enrolled user answers the prompt. */
-int totp_verify(struct totp_ctx *ctx);
+/* st: the decision read; refreshed under the user's lock before the code is checked. */
+int totp_verify(struct totp_ctx *ctx, struct mfa_state *st);
 /* enroll.c: a new token; st is the unlocked read (NULL: never enrolled). */
 int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st);
 

@@ -89,10 +89,10 @@ static void check_answer(struct totp_ctx *ctx, struct mfa_state *st, const char 
 	}
 }
 
-/* Under the lock: reload, re-check the decision, check, store. */
-static int verify_locked(struct totp_ctx *ctx, const char *answer, struct outcome *o)
+/* Under the lock: refresh the decision read, re-check the decision, check, store. */
+static int verify_locked(struct totp_ctx *ctx, struct mfa_state *st, const char *answer,
+			 struct outcome *o)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	_cleanup_close_ int lock_fd = -1;
 	struct mfa_err err = {0};
 	time_t now = time(NULL);
@@ -101,46 +101,46 @@ static int verify_locked(struct totp_ctx *ctx, const char *answer, struct outcom
 	r = mfa_state_lock(ctx->dir_fd, ctx->user, MFA_STATE_LOCK_TIMEOUT_MS, &lock_fd);
 	if (r < 0)
 		return r;
-	r = mfa_state_load(ctx->dir_fd, lock_fd, ctx->user, &st, &err);
+	r = mfa_state_refresh(ctx->dir_fd, lock_fd, ctx->user, st, &err);
 	if (r < 0)
 		return r;
-	if (st.status != MFA_STATUS_ENROLLED) {
+	if (st->status != MFA_STATUS_ENROLLED) {
 		*o = (struct outcome){"refused", "state-changed", false};
-		log_outcome(ctx, o, &st);
+		log_outcome(ctx, o, st);
 		return -ESTALE;
 	}
-	if (st.locked_until > now) {
+	if (st->locked_until > now) {
 		*o = (struct outcome){"refused", "locked-out", false};
-		log_outcome(ctx, o, &st);
+		log_outcome(ctx, o, st);
 		return -EACCES;
 	}
-	check_answer(ctx, &st, answer, now, o);
+	check_answer(ctx, st, answer, now, o);
 	if (o->full_store)
-		r = mfa_state_store(ctx->dir_fd, lock_fd, ctx->user, &st, 0);
+		r = mfa_state_store(ctx->dir_fd, lock_fd, ctx->user, st, 0);
 	else
-		r = mfa_state_store_counters(lock_fd, &st);
+		r = mfa_state_store_counters(lock_fd, st);
 	if (r < 0) {
 		*o = (struct outcome){0}; /* a success that cannot be stored is no success */
 		return r;
 	}
-	log_outcome(ctx, o, &st);
+	log_outcome(ctx, o, st);
 	if (o->full_store) {
 		char msg[96];
 
-		snprintf(msg, sizeof(msg), "Recovery code accepted; %u left.", st.n_recovery);
+		snprintf(msg, sizeof(msg), "Recovery code accepted; %u left.", st->n_recovery);
 		totp_info(ctx, msg);
 	}
-	if (st.locked_until > now) {
+	if (st->locked_until > now) {
 		char when[64], msg[160];
 
-		totp_format_time(st.locked_until, when, sizeof(when));
+		totp_format_time(st->locked_until, when, sizeof(when));
 		snprintf(msg, sizeof(msg), "Too many wrong codes: locked until %s.", when);
 		totp_error(ctx, msg);
 	}
 	return strcmp(o->result, "ok") == 0 ? 0 : -EACCES;
 }
 
-int totp_verify(struct totp_ctx *ctx)
+int totp_verify(struct totp_ctx *ctx, struct mfa_state *st)
 {
 	_cleanup_(totp_answer_freep) char *answer = NULL;
 	struct outcome o = {0};
@@ -154,7 +154,7 @@ int totp_verify(struct totp_ctx *ctx)
 		totp_log(ctx, LOG_ERR, &ev);
 		return PAM_CONV_ERR;
 	}
-	r = verify_locked(ctx, answer, &o);
+	r = verify_locked(ctx, st, answer, &o);
 	if (r == 0)
 		return PAM_SUCCESS;
 	if (!o.result) { /* lock, load or store failed: nothing was logged yet */

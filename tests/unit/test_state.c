@@ -266,6 +266,32 @@ static void test_record_of_other_epoch_ignored(void **state)
 	mfa_state_clear(&a);
 }
 
+/* Same file: only the counters move. A replaced file (a reset meanwhile): a full reload. */
+static void test_refresh_rereads_counters_or_reloads(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), seen, reset = { 0 };
+	_cleanup_close_ int lk = -1;
+
+	store(f, "alice", &a);
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	a.last_step = 200;
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &seen, NULL), 0);
+	a.last_step = 201; /* another login, after our unlocked read */
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	assert_int_equal(mfa_state_refresh(f->dfd, lk, "alice", &seen, NULL), 0);
+	assert_int_equal(seen.last_step, 201);
+	assert_int_equal(seen.status, MFA_STATUS_ENROLLED);
+	mfa_state_make_reset(&reset, "bob", 5);
+	assert_int_equal(mfa_state_store(f->dfd, lk, "alice", &reset, 0), 0);
+	assert_int_equal(mfa_state_refresh(f->dfd, lk, "alice", &seen, NULL), 0);
+	assert_int_equal(seen.status, MFA_STATUS_RESET);
+	assert_null(seen.secret);
+	mfa_state_clear(&seen);
+	mfa_state_clear(&a);
+}
+
 static void test_reset_of_never_enrolled_user(void **state)
 {
 	struct fx *f = *state;
@@ -394,6 +420,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_counters_apply_after_store_counters, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_corrupt_slot_falls_back_to_other, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_record_of_other_epoch_ignored, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_refresh_rereads_counters_or_reloads, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_reset_of_never_enrolled_user, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_reset_wipes_secret_and_recovery, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_atomic_write_survives_kill, setup, teardown),
