@@ -189,7 +189,7 @@ int out_reply(struct client *c, const struct mfa_reply *rep, void *userdata)
 	return 0;
 }
 
-void out_end(struct client *c)
+void out_end(struct client *c, int r)
 {
 	const char *what = c->mode == OUT_STATUS ? "shown" : c->mode == OUT_PLAN ? "would be reset" :
 										      "succeeded";
@@ -198,5 +198,7 @@ void out_end(struct client *c)
 		printf("],\"ok\":%lu,\"failed\":%lu}\n", c->n_ok, c->n_failed);
 		return;
 	}
+	if (r == -EACCES)
+		return;
 	printf("%lu %s, %lu failed\n", c->n_ok, what, c->n_failed);
 }

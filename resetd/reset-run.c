@@ -76,7 +76,7 @@ static int dry_run(struct client *c, const struct mfa_strlist *all, const struct
 		rep.user = all->v[i];
 		out_reply(c, &rep, NULL);
 	}
-	out_end(c);
+	out_end(c, 0);
 	return exit_status(c, 0);
 }
 
@@ -107,7 +107,7 @@ static int do_reset(struct client *c, struct options *o, const struct mfa_strlis
 	if (r >= 0 && o->groups.n > 0)
 		r = client_request_all(c, MFA_VERB_RESET_GROUP, o->groups.v, o->groups.n,
 				       out_reply, NULL);
-	out_end(c);
+	out_end(c, r);
 	return exit_status(c, r);
 }
 
@@ -160,7 +160,7 @@ int query_main(struct client *c, struct options *o)
 	else
 		r = client_request_all(c, o->mode == MODE_UNLOCK ? MFA_VERB_UNLOCK : MFA_VERB_STATUS,
 				       o->users.v, o->users.n, out_reply, NULL);
-	out_end(c);
+	out_end(c, r);
 	mfa_strlist_free(&bad);
 	return exit_status(c, r);
 }

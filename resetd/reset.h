@@ -52,7 +52,9 @@ int confirm_reset(char *const *names, size_t n);
 void out_begin(struct client *c, enum out_mode mode);
 int out_reply(struct client *c, const struct mfa_reply *rep, void *userdata);
 void out_local_error(struct client *c, const char *user, const char *code, const char *msg);
-void out_end(struct client *c);
+/* The summary line; r < 0 from the requests. A refusal (-EACCES) has printed its reason and
+ * gets no "0 succeeded" line in text mode; JSON is always closed. */
+void out_end(struct client *c, int r);
 
 enum mode { MODE_RESET, MODE_STATUS, MODE_LIST, MODE_UNLOCK };
 
