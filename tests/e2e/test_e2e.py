@@ -114,10 +114,15 @@ class World:
         p = subprocess.Popen([sshd, "-D", "-e", "-f", conf], env=self.pam_env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.procs.append(p)
-        line = p.stderr.readline()
-        while line and "Server listening" not in line:
-            line = p.stderr.readline()
-        check("Server listening" in line, "sshd did not start", line)
+        import select
+        seen, deadline = "", time.time() + 30
+        while "Server listening" not in seen and time.time() < deadline:
+            if select.select([p.stderr], [], [], 1)[0]:
+                line = p.stderr.readline()
+                if not line:
+                    break
+                seen += line
+        check("Server listening" in seen, "sshd did not start within 30 s", seen)
 
     def start_resetd(self):
         p = subprocess.Popen([os.path.join(BUILD, "resetd/mfa-resetd"), "--config", self.config,
