@@ -70,16 +70,22 @@ int mfa_secret_from_bytes(const void *bytes, size_t len, struct mfa_secret **ret
 	return 0;
 }
 
-/* Upper case, no spaces, no padding: what liboath's decoder wants, in guarded scratch. */
+/* Upper case, no spaces, no padding: what liboath's decoder wants, in guarded scratch.
+ * '=' is accepted only as trailing padding. */
 static int normalise_b32(const char *b32, char *out, size_t size)
 {
+	bool padding = false;
 	size_t n = 0;
 
 	for (; *b32; b32++) {
 		unsigned char c = (unsigned char)*b32;
-		if (c == ' ' || c == '-' || c == '=')
+		if (c == ' ')
 			continue;
-		if (!isalnum(c) || n + 1 >= size)
+		if (c == '=') {
+			padding = true;
+			continue;
+		}
+		if (padding || !isalnum(c) || c >= 0x80 || n + 1 >= size)
 			return -EINVAL;
 		out[n++] = (char)toupper(c);
 	}
@@ -157,7 +163,8 @@ int mfa_secret_to_base32_grouped(const struct mfa_secret *s, char *buf, size_t s
 
 static bool unreserved(unsigned char c)
 {
-	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 int mfa_secret_percent_encode(const char *in, char *buf, size_t size)
@@ -169,7 +176,7 @@ int mfa_secret_percent_encode(const char *in, char *buf, size_t size)
 		unsigned char c = (unsigned char)*in;
 		if (n + 4 > size)
 			return -ENOBUFS;
-		if (unreserved(c) && c < 0x80) {
+		if (unreserved(c)) {
 			buf[n++] = (char)c;
 		} else {
 			buf[n++] = '%';

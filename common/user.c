@@ -104,25 +104,40 @@ static void pwbuf_free(struct pwbuf *p)
 	free(p->buf);
 }
 
+/* A too-small buffer is ERANGE from real NSS and -1 from nss_wrapper for large entries: both
+ * mean "grow and retry", up to NSS_BUF_MAX. Returns the final getXXnam_r() status. */
+static int nss_retry(int r, size_t *size)
+{
+	if ((r == ERANGE || r < 0) && *size < NSS_BUF_MAX) {
+		*size *= 2;
+		return 1;
+	}
+	return 0;
+}
+
+static int nss_result(int r, const void *res)
+{
+	if (r > 0)
+		return -r;
+	if (r < 0)
+		return -EIO;
+	return res ? 0 : -ENOENT;
+}
+
 static int lookup_pw(const char *name, uid_t uid, struct pwbuf *ret)
 {
 	size_t size = 1024;
 	struct passwd *res = NULL;
 	int r;
 
-	for (;;) {
+	do {
 		free(ret->buf);
 		if (!(ret->buf = malloc(size)))
 			return -ENOMEM;
 		r = name ? getpwnam_r(name, &ret->pw, ret->buf, size, &res)
 			 : getpwuid_r(uid, &ret->pw, ret->buf, size, &res);
-		if (r != ERANGE || size >= NSS_BUF_MAX)
-			break;
-		size *= 2;
-	}
-	if (r != 0)
-		return -r;
-	return res ? 0 : -ENOENT;
+	} while (nss_retry(r, &size));
+	return nss_result(r, res);
 }
 
 struct grbuf {
@@ -141,83 +156,107 @@ static int lookup_gr(const char *name, struct grbuf *ret)
 	struct group *res = NULL;
 	int r;
 
-	for (;;) {
+	do {
 		free(ret->buf);
 		if (!(ret->buf = malloc(size)))
 			return -ENOMEM;
 		r = getgrnam_r(name, &ret->gr, ret->buf, size, &res);
-		if (r != ERANGE || size >= NSS_BUF_MAX)
-			break;
-		size *= 2;
-	}
-	if (r != 0)
-		return r > 0 ? -r : -EIO;
-	return res ? 0 : -ENOENT;
+	} while (nss_retry(r, &size));
+	return nss_result(r, res);
 }
 
-/* All gids of the user (primary first). *ret_n set; *ret_gids malloc()ed. */
-static int user_gids(const char *name, gid_t **ret_gids, int *ret_n)
-{
-	_cleanup_(pwbuf_free) struct pwbuf pw = { .buf = NULL };
-	int n = 32, r;
+/* A user resolved once, with its gids looked up on first need (primary first). */
+struct member {
+	struct pwbuf pw;
+	gid_t *gids;
+	int n;
+};
 
-	if ((r = lookup_pw(name, 0, &pw)) < 0)
-		return r;
-	for (;;) {
+static void member_free(struct member *m)
+{
+	pwbuf_free(&m->pw);
+	free(m->gids);
+}
+
+static int member_lookup(const char *name, struct member *m)
+{
+	return lookup_pw(name, 0, &m->pw);
+}
+
+static int member_gids(struct member *m)
+{
+	int n = 32;
+
+	while (!m->gids) {
 		gid_t *g = malloc(sizeof(gid_t) * (size_t)n);
 		int want = n;
 		if (!g)
 			return -ENOMEM;
-		if (getgrouplist(name, pw.pw.pw_gid, g, &want) >= 0) {
-			*ret_gids = g;
-			*ret_n = want;
-			return 0;
+		if (getgrouplist(m->pw.pw.pw_name, m->pw.pw.pw_gid, g, &want) >= 0) {
+			m->gids = g;
+			m->n = want;
+			break;
 		}
 		free(g);
 		if (want <= n || want > 65536)
 			return -EIO;
 		n = want;
 	}
+	return 0;
 }
 
-int mfa_user_in_groups(const char *name, const struct mfa_strlist *groups)
+/* 1 if m is in any of groups; groups that do not resolve have no members. */
+static int member_of_any(struct member *m, const struct mfa_strlist *groups)
 {
-	_cleanup_free_ gid_t *gids = NULL;
-	int n = 0, r;
-	size_t i;
+	int r;
 
 	if (groups->n == 0)
 		return 0;
-	if ((r = user_gids(name, &gids, &n)) < 0)
+	if ((r = member_gids(m)) < 0)
 		return r;
-	for (i = 0; i < groups->n; i++) {
+	for (size_t i = 0; i < groups->n; i++) {
 		_cleanup_(grbuf_free) struct grbuf gr = { .buf = NULL };
 		r = lookup_gr(groups->v[i], &gr);
 		if (r == -ENOENT)
-			continue; /* a configured group that does not exist has no members */
+			continue;
 		if (r < 0)
 			return r;
-		for (int k = 0; k < n; k++)
-			if (gids[k] == gr.gr.gr_gid)
+		for (int k = 0; k < m->n; k++)
+			if (m->gids[k] == gr.gr.gr_gid)
 				return 1;
 	}
 	return 0;
 }
 
+int mfa_user_in_groups(const char *name, const struct mfa_strlist *groups)
+{
+	_cleanup_(member_free) struct member m = { .pw.buf = NULL };
+	int r;
+
+	if ((r = member_lookup(name, &m)) < 0)
+		return r;
+	return member_of_any(&m, groups);
+}
+
+/* An unknown user is -ENOENT whatever the policy, so the module never enrolls (and never
+ * writes a state file for) a name NSS does not know. */
 int mfa_user_is_enforced(const struct mfa_config *cfg, const char *name)
 {
+	_cleanup_(member_free) struct member m = { .pw.buf = NULL };
 	int r;
 
 	if (mfa_user_validate(name) < 0)
 		return -EINVAL;
+	if ((r = member_lookup(name, &m)) < 0)
+		return r;
 	if (mfa_strlist_contains(&cfg->enforce.users, name))
 		return 1;
 	if (!cfg->enforce.all) {
-		r = mfa_user_in_groups(name, &cfg->enforce.groups);
+		r = member_of_any(&m, &cfg->enforce.groups);
 		if (r <= 0)
 			return r;
 	}
-	r = mfa_user_in_groups(name, &cfg->enforce.exempt_groups);
+	r = member_of_any(&m, &cfg->enforce.exempt_groups);
 	if (r < 0)
 		return r;
 	return r == 0;
@@ -248,7 +287,8 @@ int mfa_user_is_admin(const struct mfa_config *cfg, uid_t actor_uid, const char 
 int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
 		       const char *target)
 {
-	_cleanup_(pwbuf_free) struct pwbuf pw = { .buf = NULL };
+	_cleanup_(member_free) struct member m = { .pw.buf = NULL };
+	bool self;
 	int r;
 
 	if ((r = mfa_user_is_admin(cfg, actor_uid, actor)) < 0)
@@ -257,16 +297,18 @@ int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char
 		return MFA_RESET_NOT_ADMIN;
 	if (mfa_user_validate(target) < 0)
 		return MFA_RESET_INVALID_NAME;
-	r = lookup_pw(target, 0, &pw);
+	r = member_lookup(target, &m);
 	if (r == -ENOENT)
 		return MFA_RESET_UNKNOWN_USER;
 	if (r < 0)
 		return r;
 	if (actor_uid == 0)
 		return MFA_RESET_ALLOWED;
-	if (actor && strcmp(actor, target) == 0 && !cfg->reset.allow_self_reset)
+	/* Themself by name, or through another name for the same uid. */
+	self = (actor && strcmp(actor, target) == 0) || m.pw.pw.pw_uid == actor_uid;
+	if (self && !cfg->reset.allow_self_reset)
 		return MFA_RESET_SELF;
-	r = mfa_user_in_groups(target, &cfg->reset.protected_groups);
+	r = member_of_any(&m, &cfg->reset.protected_groups);
 	if (r < 0)
 		return r;
 	return r ? MFA_RESET_PROTECTED : MFA_RESET_ALLOWED;
@@ -291,18 +333,43 @@ const char *mfa_reset_verdict_to_string(enum mfa_reset_verdict v)
 	return "unknown";
 }
 
-static int add_primary_members(gid_t gid, struct mfa_strlist *l)
+/* One pass over every user, adding those whose primary group is gid. 1 when an entry did not
+ * fit buf: glibc would return it again, but nss_wrapper moves past it, so the caller restarts
+ * the whole pass with a larger buffer (names already added are not added twice). */
+static int primary_pass(gid_t gid, char *buf, size_t size, struct mfa_strlist *l)
 {
 	struct passwd pw, *res;
-	char buf[4096];
-	int r = 0;
+	int r = 0, e;
 
 	setpwent();
-	while (r == 0 && getpwent_r(&pw, buf, sizeof(buf), &res) == 0 && res)
-		if (pw.pw_gid == gid)
+	while (r == 0) {
+		e = getpwent_r(&pw, buf, size, &res);
+		if (e == ERANGE || (e < 0 && size < NSS_BUF_MAX)) {
+			r = 1;
+		} else if (e == ENOENT || (e == 0 && !res)) {
+			break;
+		} else if (e != 0) {
+			r = e > 0 ? -e : -EIO;
+		} else if (pw.pw_gid == gid) {
 			r = mfa_strlist_add(l, pw.pw_name, true);
+		}
+	}
 	endpwent();
 	return r;
+}
+
+static int add_primary_members(gid_t gid, struct mfa_strlist *l)
+{
+	size_t size = 4096;
+	int r;
+
+	do {
+		_cleanup_free_ char *buf = malloc(size);
+		if (!buf)
+			return -ENOMEM;
+		r = primary_pass(gid, buf, size, l);
+	} while (r == 1 && (size *= 2) <= NSS_BUF_MAX);
+	return r == 1 ? -ERANGE : r;
 }
 
 int mfa_user_group_members(const char *group, struct mfa_strlist *ret)

@@ -103,6 +103,88 @@ static void test_uri_utf8_issuer(void **state)
 	       "&issuer=%C3%9Cn%C3%AF%2Fx&algorithm=SHA1&digits=6&period=30");
 }
 
+#define B32 "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+#define TAIL "&algorithm=SHA1&digits=6&period=30"
+
+static void test_uri_issuer_example_corp(void **state)
+{
+	uri_is(*state, "Example Corp", "alice",
+	       "otpauth://totp/Example%20Corp:alice?secret=" B32 "&issuer=Example%20Corp" TAIL);
+}
+
+static void test_uri_issuer_query_characters(void **state)
+{
+	uri_is(*state, "a&b=c?", "alice",
+	       "otpauth://totp/a%26b%3Dc%3F:alice?secret=" B32 "&issuer=a%26b%3Dc%3F" TAIL);
+}
+
+static void test_uri_issuer_unicode(void **state)
+{
+	uri_is(*state, "Ünïcode", "alice",
+	       "otpauth://totp/%C3%9Cn%C3%AFcode:alice?secret=" B32 "&issuer=%C3%9Cn%C3%AFcode"
+	       TAIL);
+}
+
+static void test_uri_issuer_colon(void **state)
+{
+	uri_is(*state, ":", "alice", "otpauth://totp/%3A:alice?secret=" B32 "&issuer=%3A" TAIL);
+}
+
+static void test_uri_account_domain_backslash(void **state)
+{
+	uri_is(*state, "Example", "DOMAIN\\user",
+	       "otpauth://totp/Example:DOMAIN%5Cuser?secret=" B32 "&issuer=Example" TAIL);
+}
+
+static void test_uri_account_at_realm(void **state)
+{
+	uri_is(*state, "Example", "user@realm",
+	       "otpauth://totp/Example:user%40realm?secret=" B32 "&issuer=Example" TAIL);
+}
+
+static void test_uri_account_colon_and_unicode(void **state)
+{
+	uri_is(*state, "Example", ":Ünïcode",
+	       "otpauth://totp/Example:%3A%C3%9Cn%C3%AFcode?secret=" B32 "&issuer=Example" TAIL);
+}
+
+static void test_uri_sha512_8_digits_60_seconds(void **state)
+{
+	char *uri = NULL;
+
+	assert_int_equal(mfa_secret_otpauth_uri(*state, "X", "y", MFA_ALGO_SHA512, 8, 60, &uri), 0);
+	assert_string_equal(uri, "otpauth://totp/X:y?secret=" B32
+				 "&issuer=X&algorithm=SHA512&digits=8&period=60");
+	mfa_secret_free_string(uri);
+}
+
+static void test_percent_encode_keeps_only_unreserved(void **state)
+{
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(mfa_secret_percent_encode("aZ09-._~ /?#[]@!$&'()*+,;=%", buf, sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "aZ09-._~%20%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%25");
+	assert_int_equal(mfa_secret_percent_encode("\x7f\x80\xff", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "%7F%80%FF");
+	assert_int_equal(mfa_secret_percent_encode("abc", buf, 3), -ENOBUFS);
+	assert_int_equal(mfa_secret_percent_encode(" ", buf, 3), -ENOBUFS);
+}
+
+static void test_base32_padding_only_at_the_end(void **state)
+{
+	struct mfa_secret *s = NULL;
+
+	(void)state;
+	assert_int_equal(mfa_secret_init(), 0);
+	assert_int_equal(mfa_secret_from_base32("GEZDGNBV=GY3TQOJQGEZDGNBVGY3TQOJQ", &s), -EINVAL);
+	assert_int_equal(mfa_secret_from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n", &s), -EINVAL);
+	assert_int_equal(mfa_secret_from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ ", &s), 0);
+	assert_memory_equal(s->bytes, seed, 20);
+	mfa_secret_free(s);
+}
+
 static void test_new_secrets_are_random_and_long_enough(void **state)
 {
 	struct mfa_secret *a = NULL, *b = NULL;
@@ -113,7 +195,11 @@ static void test_new_secrets_are_random_and_long_enough(void **state)
 	assert_int_equal(mfa_secret_new(MFA_SECRET_MIN_BYTES, &b), 0);
 	assert_int_equal(a->len, 20);
 	assert_memory_not_equal(a->bytes, b->bytes, 20);
+	mfa_secret_free(b);
+	b = NULL;
 	assert_int_equal(mfa_secret_new(10, &b), -EINVAL);
+	assert_null(b);
+	assert_int_equal(mfa_secret_new(MFA_SECRET_MAX_BYTES + 1, &b), -EINVAL);
 	mfa_secret_free(a);
 }
 
@@ -167,6 +253,16 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_uri_plain, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_uri_awkward_issuer_and_account, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_uri_utf8_issuer, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_issuer_example_corp, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_issuer_query_characters, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_issuer_unicode, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_issuer_colon, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_account_domain_backslash, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_account_at_realm, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_account_colon_and_unicode, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_uri_sha512_8_digits_60_seconds, setup, teardown),
+	cmocka_unit_test(test_percent_encode_keeps_only_unreserved),
+	cmocka_unit_test(test_base32_padding_only_at_the_end),
 	cmocka_unit_test(test_new_secrets_are_random_and_long_enough),
 	cmocka_unit_test(test_recovery_codes_match_once_each),
 	cmocka_unit_test(test_recovery_normalised_input),

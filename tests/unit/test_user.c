@@ -64,6 +64,7 @@ static void test_name_domain_backslash_user_accepted(void **s)
 static void test_name_user_at_realm_accepted(void **s)
 {
 	(void)s;
+	accepted("user@realm", "user@realm");
 	accepted("user@realm.example", "user@realm.example");
 }
 
@@ -88,10 +89,28 @@ static void test_filename_mapping_is_injective(void **s)
 	assert_string_not_equal(a, b);
 }
 
+static void test_filename_mapping_tricky_pairs_differ(void **s)
+{
+	const char *pairs[][2] = { { "a%41", "aA" }, { "a%25", "a%" }, { "DOM\\x", "DOM%5Cx" },
+				   { "a+b", "a%2Bb" }, { "x@y", "x%40y" }, { "ab", "aB" } };
+	char a[MFA_USER_FILE_MAX], b[MFA_USER_FILE_MAX], back[MFA_USER_NAME_MAX + 1];
+
+	(void)s;
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		assert_int_equal(mfa_user_to_filename(pairs[i][0], a, sizeof(a)), 0);
+		assert_int_equal(mfa_user_to_filename(pairs[i][1], b, sizeof(b)), 0);
+		assert_string_not_equal(a, b);
+		assert_int_equal(mfa_user_from_filename(a, back, sizeof(back)), 0);
+		assert_string_equal(back, pairs[i][0]);
+		assert_int_equal(mfa_user_from_filename(b, back, sizeof(back)), 0);
+		assert_string_equal(back, pairs[i][1]);
+	}
+}
+
 static void test_from_filename_refuses_non_users(void **s)
 {
 	char buf[MFA_USER_NAME_MAX + 1];
-	const char *bad[] = { ".lock", ".tmp-alice-0123abcd", "%zz", "a%2Fb", "a%5cb", "%41",
+	const char *bad[] = { ".lock", ".tmp-alice-0123abcd", "%zz", "%2F", "%2f", "a%2Fb", "a%5cb", "%41",
 			      "a%", "a%5" };
 
 	(void)s;
@@ -160,6 +179,35 @@ static void test_named_user_beats_exemption(void **s)
 	assert_int_equal(mfa_user_is_enforced(&c, "svc"), 1);
 }
 
+static void test_unknown_user_is_enoent_whatever_the_policy(void **s)
+{
+	struct mfa_config c = policy();
+
+	(void)s;
+	c.enforce.all = true;
+	c.enforce.exempt_groups.n = 0;
+	assert_int_equal(mfa_user_is_enforced(&c, "nosuchuser"), -ENOENT);
+	c.enforce.all = false;
+	c.enforce.groups.n = 0;
+	assert_int_equal(mfa_user_is_enforced(&c, "nosuchuser"), -ENOENT);
+	assert_int_equal(mfa_user_is_enforced(&c, "alice"), 0);
+	assert_int_equal(mfa_user_is_enforced(&c, "../x"), -EINVAL);
+}
+
+static void test_large_group_membership(void **s)
+{
+	static char n_big[] = "big", n_none[] = "nosuchgroup";
+	static char *big[] = { n_none, n_big };
+	struct mfa_strlist l;
+
+	(void)s;
+	/* The member list does not fit the first buffer: the lookup grows it. */
+	list(&l, big, 2);
+	assert_int_equal(mfa_user_in_groups("alice", &l), 1);
+	assert_int_equal(mfa_user_in_groups("carol", &l), 0);
+	assert_int_equal(mfa_user_in_groups("nosuchuser", &l), -ENOENT);
+}
+
 static void test_admin_is_current_group_member_or_root(void **s)
 {
 	struct mfa_config c = policy();
@@ -167,6 +215,9 @@ static void test_admin_is_current_group_member_or_root(void **s)
 	(void)s;
 	assert_int_equal(mfa_user_is_admin(&c, 1002, "bob"), 1);
 	assert_int_equal(mfa_user_is_admin(&c, 1001, "alice"), 0);
+	assert_int_equal(mfa_user_is_admin(&c, 0, "root"), 1);
+	c.reset.admin_groups.n = 0;
+	assert_int_equal(mfa_user_is_admin(&c, 1002, "bob"), 0);
 	assert_int_equal(mfa_user_is_admin(&c, 0, "root"), 1);
 }
 
@@ -182,8 +233,35 @@ static void test_may_reset_verdicts(void **s)
 	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "nosuchuser"), MFA_RESET_UNKNOWN_USER);
 	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "../x"), MFA_RESET_INVALID_NAME);
 	assert_int_equal(mfa_user_may_reset(&c, 0, "root", "carol"), MFA_RESET_ALLOWED);
+	assert_int_equal(mfa_user_may_reset(&c, 0, "root", "root"), MFA_RESET_ALLOWED);
+	assert_int_equal(mfa_user_may_reset(&c, 0, "root", "nosuchuser"), MFA_RESET_UNKNOWN_USER);
 	c.reset.allow_self_reset = true;
 	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "bob"), MFA_RESET_ALLOWED);
+}
+
+static void test_self_reset_through_an_alias_of_the_same_uid(void **s)
+{
+	struct mfa_config c = policy();
+
+	(void)s;
+	/* bobby is another passwd name for bob's uid 1002. */
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "bobby"), MFA_RESET_SELF);
+	c.reset.allow_self_reset = true;
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "bobby"), MFA_RESET_ALLOWED);
+}
+
+static void test_group_members_of_large_group(void **s)
+{
+	struct mfa_strlist m = { 0 };
+
+	(void)s;
+	/* 301 listed members, plus longgecos (primary group, a passwd line over 4 KiB). */
+	assert_int_equal(mfa_user_group_members("big", &m), 0);
+	assert_int_equal(m.n, 302);
+	assert_true(mfa_strlist_contains(&m, "alice"));
+	assert_true(mfa_strlist_contains(&m, "member0299"));
+	assert_true(mfa_strlist_contains(&m, "longgecos"));
+	mfa_strlist_free(&m);
 }
 
 static void test_group_members_include_primary(void **s)
@@ -228,13 +306,18 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_name_user_at_realm_accepted),
 	cmocka_unit_test(test_name_plain_accepted),
 	cmocka_unit_test(test_filename_mapping_is_injective),
+	cmocka_unit_test(test_filename_mapping_tricky_pairs_differ),
 	cmocka_unit_test(test_from_filename_refuses_non_users),
 	cmocka_unit_test(test_filename_buffer_too_small),
 	cmocka_unit_test(test_enforced_by_group_membership),
 	cmocka_unit_test(test_exempt_group_wins_over_group_and_all),
 	cmocka_unit_test(test_named_user_beats_exemption),
+	cmocka_unit_test(test_unknown_user_is_enoent_whatever_the_policy),
+	cmocka_unit_test(test_large_group_membership),
 	cmocka_unit_test(test_admin_is_current_group_member_or_root),
 	cmocka_unit_test(test_may_reset_verdicts),
+	cmocka_unit_test(test_self_reset_through_an_alias_of_the_same_uid),
+	cmocka_unit_test(test_group_members_of_large_group),
 	cmocka_unit_test(test_group_members_include_primary),
 	cmocka_unit_test(test_name_of_uid),
 };
