@@ -48,8 +48,8 @@ int mfa_totp_generate(const struct mfa_secret *s, const struct mfa_totp_params *
 
 	if ((r = check_params(s, p)) < 0)
 		return r;
-	if (step < 0)
-		return -EINVAL;
+	if (step < 0 || step > INT64_MAX / (int64_t)p->period)
+		return -EINVAL; /* step * period must not overflow */
 	/* liboath computes the step from a time: the step's first second maps back to it. */
 	r = oath_totp_generate2((const char *)s->bytes, s->len, (time_t)(step * p->period),
 				p->period, 0, p->digits, oath_flags(p->algorithm), out);

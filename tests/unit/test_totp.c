@@ -155,6 +155,16 @@ static void test_digits_6_7_8(void **state)
 	assert_int_equal(mfa_totp_generate(f->s, &f->p, cur, code), -EINVAL);
 }
 
+static void test_generate_refuses_out_of_range_steps(void **state)
+{
+	struct fixture *f = *state;
+	char code[MFA_CODE_MAX + 1];
+
+	assert_int_equal(mfa_totp_generate(f->s, &f->p, -1, code), -EINVAL);
+	assert_int_equal(mfa_totp_generate(f->s, &f->p, INT64_MAX / 30 + 1, code), -EINVAL);
+	assert_int_equal(mfa_totp_generate(f->s, &f->p, 0, code), 0);
+}
+
 static void test_generate_matches_oathtool(void **state)
 {
 	struct fixture *f = *state;
@@ -195,6 +205,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_zero_window_accepts_only_now, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_malformed_input_is_einval, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_digits_6_7_8, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_generate_refuses_out_of_range_steps, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_generate_matches_oathtool, setup, teardown),
 };
 
