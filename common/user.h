@@ -29,7 +29,8 @@ int mfa_user_from_filename(const char *fname, char *buf, size_t size);
  * do not resolve are skipped. */
 int mfa_user_in_groups(const char *name, const struct mfa_strlist *groups);
 
-/* 1 enforced, 0 not, < 0 cannot tell (the caller fails closed).
+/* 1 enforced, 0 not, -ENOENT unknown to NSS (whatever the policy: nothing is enrolled for a
+ * name NSS does not know), other < 0 cannot tell (the caller fails closed).
  * enforced = named in enforce.users, or (enforce.all or member of enforce.groups) and not a
  * member of enforce.exempt_groups. Naming a user explicitly beats an exemption. */
 int mfa_user_is_enforced(const struct mfa_config *cfg, const char *name);
