@@ -13,23 +13,28 @@
 #include "fsutil.h"
 #include "macro.h"
 
+int mfa_fs_check_stat(const struct stat *st, bool want_dir, bool strict_mode)
+{
+	if (want_dir && !S_ISDIR(st->st_mode))
+		return -ENOTDIR;
+	if (!want_dir && !S_ISREG(st->st_mode))
+		return -EBADFD;
+	if (strict_mode) {
+		if (st->st_uid != geteuid() || (st->st_mode & 077) != 0)
+			return -EPERM;
+	} else if ((st->st_uid != 0 && st->st_uid != geteuid()) || (st->st_mode & 022) != 0) {
+		return -EPERM;
+	}
+	return 0;
+}
+
 int mfa_fs_check_fd(int fd, bool want_dir, bool strict_mode)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (want_dir && !S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if (!want_dir && !S_ISREG(st.st_mode))
-		return -EBADFD;
-	if (strict_mode) {
-		if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
-			return -EPERM;
-	} else if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022) != 0) {
-		return -EPERM;
-	}
-	return 0;
+	return mfa_fs_check_stat(&st, want_dir, strict_mode);
 }
 
 int mfa_fs_open_dir(const char *path, int *ret_fd)
@@ -50,9 +55,13 @@ int mfa_fs_open_subdir(int dir_fd, const char *name, bool create, int *ret_fd)
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	if (create && mkdirat(dir_fd, name, 0700) < 0 && errno != EEXIST)
-		return -errno;
+	/* Open first: the directory exists on every call but the first. */
 	fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(dir_fd, name, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return errno == ENOTDIR ? -ELOOP : -errno;
 	if ((r = mfa_fs_check_fd(fd, true, true)) < 0)

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define MFA_FS_NOSYNC 0x1u /* write_atomic: skip fsyncs; caller syncfs()es the batch */
@@ -19,9 +20,11 @@ int mfa_fs_open_subdir(int dir_fd, const char *name, bool create, int *ret_fd);
  * -EBADFD not a regular file, else -errno from openat. */
 int mfa_fs_open_regular(int dir_fd, const char *name, int flags, mode_t mode, int *ret_fd);
 
-/* The checks above on an open fd; want_dir selects directory or regular file; strict_mode
+/* The checks above on an open fd (check_stat: on what fstat/fstatat returned); want_dir
+ * selects directory or regular file; strict_mode
  * refuses any group/world bit, otherwise only group/world write (config files are 0644). */
 int mfa_fs_check_fd(int fd, bool want_dir, bool strict_mode);
+int mfa_fs_check_stat(const struct stat *st, bool want_dir, bool strict_mode);
 
 /* Reads the whole of fd into buf (NUL-terminated). -EFBIG when it holds size-1 bytes or more. */
 int mfa_fs_read_fd(int fd, char *buf, size_t size, size_t *ret_len);

@@ -1,4 +1,8 @@
-/* Two-slot counter record (see record.h): the hot path of a login is one pwrite + fdatasync. */
+/* Two-slot record (see record.h): the hot path of a login is one pwrite + fdatasync.
+ * Slot layout (little endian): magic, version, seq, epoch, last_step, locked_until, failures,
+ * status, enrolled_at, reset_at, file_ino, file_ctime_ns, reset_by (NUL-padded), then a
+ * BLAKE2b-128 of everything before it. Version 1 slots (counters only) read as invalid: the
+ * state file's own values then stand. */
 #include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -9,11 +13,16 @@
 
 #include "record.h"
 
-#define SLOT_SIZE 64
+#define SLOT_SIZE 256
 #define SLOT_MAGIC 0x4d464163u /* "MFAc" */
-#define SLOT_VERSION 1u
-#define SUM_OFF 48
+#define SLOT_VERSION 2u
+#define NAME_OFF 80
+#define NAME_LEN 136 /* MFA_RECORD_NAME_MAX + NUL, padded */
+#define SUM_OFF 240
 #define SUM_LEN 16
+
+_Static_assert(NAME_OFF + NAME_LEN <= SUM_OFF, "slot layout");
+_Static_assert(NAME_LEN > MFA_RECORD_NAME_MAX, "slot layout");
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -51,6 +60,12 @@ static void encode(const struct mfa_record *rec, unsigned char slot[SLOT_SIZE])
 	put64(slot + 24, (uint64_t)rec->last_step);
 	put64(slot + 32, (uint64_t)rec->locked_until);
 	put32(slot + 40, rec->failures);
+	put32(slot + 44, rec->status);
+	put64(slot + 48, (uint64_t)rec->enrolled_at);
+	put64(slot + 56, (uint64_t)rec->reset_at);
+	put64(slot + 64, rec->file_ino);
+	put64(slot + 72, (uint64_t)rec->file_ctime_ns);
+	memcpy(slot + NAME_OFF, rec->reset_by, strnlen(rec->reset_by, MFA_RECORD_NAME_MAX));
 	crypto_generichash(slot + SUM_OFF, SUM_LEN, slot, SUM_OFF, NULL, 0);
 }
 
@@ -68,6 +83,15 @@ static int decode(const unsigned char slot[SLOT_SIZE], struct mfa_record *ret)
 	ret->last_step = (int64_t)get64(slot + 24);
 	ret->locked_until = (int64_t)get64(slot + 32);
 	ret->failures = get32(slot + 40);
+	ret->status = get32(slot + 44);
+	ret->enrolled_at = (int64_t)get64(slot + 48);
+	ret->reset_at = (int64_t)get64(slot + 56);
+	ret->file_ino = get64(slot + 64);
+	ret->file_ctime_ns = (int64_t)get64(slot + 72);
+	if (memchr(slot + NAME_OFF, '\0', MFA_RECORD_NAME_MAX + 1) == NULL)
+		return -EBADMSG;
+	memcpy(ret->reset_by, slot + NAME_OFF, sizeof(ret->reset_by) - 1);
+	ret->reset_by[sizeof(ret->reset_by) - 1] = '\0';
 	return 0;
 }
 
@@ -88,7 +112,7 @@ int mfa_record_read(int fd, struct mfa_record *ret)
 	return 0;
 }
 
-int mfa_record_write(int fd, const struct mfa_record *rec)
+int mfa_record_write(int fd, const struct mfa_record *rec, bool nosync)
 {
 	struct mfa_record cur, next = *rec;
 	unsigned char slot[SLOT_SIZE];
@@ -105,7 +129,7 @@ int mfa_record_write(int fd, const struct mfa_record *rec)
 		return -errno;
 	if (n != SLOT_SIZE)
 		return -EIO;
-	if (fdatasync(fd) < 0)
+	if (!nosync && fdatasync(fd) < 0)
 		return -errno;
 	return 0;
 }

@@ -1,19 +1,32 @@
-/* The counter record kept in a user's lock file: two checksummed 64-byte slots, written in
- * turn, so a torn write leaves the other slot (the previous value) intact. Internal to
- * state.c. */
+/* The record kept in a user's lock file: two checksummed slots, written in turn, so a torn
+ * write leaves the other slot (the previous value) intact. It holds the hot-path counters and
+ * a summary of the state file it belongs to, so that a listing can skip parsing state files.
+ * Internal to state.c. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#define MFA_RECORD_NAME_MAX 128 /* == MFA_USER_NAME_MAX, checked in state.c */
 
 struct mfa_record {
 	uint64_t seq;
-	uint64_t epoch;
+	uint64_t epoch; /* of the state file whose counters these are */
 	int64_t last_step;
 	int64_t locked_until;
 	uint32_t failures;
+	/* Summary of the state file identified by (file_ino, file_ctime_ns); valid only while
+	 * that is still the file in place (every store renames a new file in). */
+	uint32_t status;
+	int64_t enrolled_at;
+	int64_t reset_at;
+	uint64_t file_ino;
+	int64_t file_ctime_ns;
+	char reset_by[MFA_RECORD_NAME_MAX + 1];
 };
 
 /* The newest valid slot of fd: 0, -ENOENT when none is valid (new or torn file). */
 int mfa_record_read(int fd, struct mfa_record *ret);
-/* Writes rec into the slot after the newest valid one (seq+1) and fdatasync()s. */
-int mfa_record_write(int fd, const struct mfa_record *rec);
+/* Writes rec into the slot after the newest valid one (seq+1), then fdatasync()s unless
+ * nosync (a bulk reset: the caller syncfs()es the batch). */
+int mfa_record_write(int fd, const struct mfa_record *rec, bool nosync);

@@ -29,17 +29,29 @@ int mfa_state_open_dir(const char *state_dir, int *ret_dir_fd)
 	return 0;
 }
 
-/* Opens .lock/<file>; creates it (and makes the creation durable) when create is set. */
-static int open_lock_file(int dir_fd, const char *user, bool create, int *ret_fd)
+_Static_assert(MFA_RECORD_NAME_MAX == MFA_USER_NAME_MAX, "reset_by fits the record");
+
+int mfa_state_open_lock_dir(int dir_fd, int *ret_fd)
+{
+	return mfa_fs_open_subdir(dir_fd, MFA_STATE_LOCK_DIR, false, ret_fd);
+}
+
+/* Opens .lock/<file> (lock_dir: the open .lock, or -1 to open it here); creates it (and makes
+ * the creation durable) when create is set. */
+static int open_lock_file(int dir_fd, int lock_dir, const char *user, bool create, int *ret_fd)
 {
 	char fname[MFA_USER_FILE_MAX];
-	_cleanup_close_ int lock_dir = -1, fd = -1;
+	_cleanup_close_ int own_dir = -1, fd = -1;
 	int r;
 
 	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
 		return r;
-	if ((r = mfa_fs_open_subdir(dir_fd, MFA_STATE_LOCK_DIR, create, &lock_dir)) < 0)
-		return r;
+	if (lock_dir < 0) {
+		r = mfa_fs_open_subdir(dir_fd, MFA_STATE_LOCK_DIR, create, &own_dir);
+		if (r < 0)
+			return r;
+		lock_dir = own_dir;
+	}
 	r = mfa_fs_open_regular(lock_dir, fname, create ? O_RDWR : O_RDONLY, 0600, &fd);
 	if (r == -ENOENT && create) {
 		r = mfa_fs_open_regular(lock_dir, fname, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
@@ -59,7 +71,7 @@ int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_l
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	if ((r = open_lock_file(dir_fd, user, true, &fd)) < 0)
+	if ((r = open_lock_file(dir_fd, -1, user, true, &fd)) < 0)
 		return r;
 	if ((r = mfa_fs_lock(fd, timeout_ms)) < 0)
 		return r;
@@ -129,7 +141,7 @@ int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *
 	if ((r = mfa_state_parse(text, &st, reterr)) < 0)
 		return r;
 	file_identity(&sb, &st.file_ino, &st.file_ctime_ns);
-	if (lock_fd < 0 && open_lock_file(dir_fd, user, false, &own_lock) == 0)
+	if (lock_fd < 0 && open_lock_file(dir_fd, -1, user, false, &own_lock) == 0)
 		lock_fd = own_lock; /* unlocked read: slots are checksummed, so still consistent */
 	apply_record(lock_fd, &st);
 	*ret_state = st;
@@ -157,12 +169,33 @@ int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_stat
 	return mfa_state_load(dir_fd, lock_fd, user, st, reterr);
 }
 
+/* The record for st: its counters, and the summary of the file it was loaded from or stored
+ * to (st->file_ino, st->file_ctime_ns). */
+static int write_record(int lock_fd, const struct mfa_state *st, bool nosync)
+{
+	struct mfa_record rec = {
+		.epoch = st->epoch,
+		.last_step = st->last_step,
+		.locked_until = st->locked_until,
+		.failures = st->failures,
+		.status = (uint32_t)st->status,
+		.enrolled_at = st->enrolled_at,
+		.reset_at = st->reset_at,
+		.file_ino = st->file_ino,
+		.file_ctime_ns = st->file_ctime_ns,
+	};
+
+	memcpy(rec.reset_by, st->reset_by, sizeof(rec.reset_by));
+	return mfa_record_write(lock_fd, &rec, nosync);
+}
+
 int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
 		    unsigned flags)
 {
 	char fname[MFA_USER_FILE_MAX];
 	_cleanup_(sodium_freep) char *text = NULL;
 	uint64_t old_epoch = st->epoch;
+	struct stat sb;
 	size_t len;
 	int r;
 
@@ -175,21 +208,62 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 	while (st->epoch == old_epoch || st->epoch == 0);
 	if ((r = mfa_state_format(st, &text, &len)) < 0)
 		return r;
-	return mfa_fs_write_atomic(dir_fd, fname, text, len, flags);
+	if ((r = mfa_fs_write_atomic(dir_fd, fname, text, len, flags)) < 0)
+		return r;
+	/* The file is in place and authoritative. The record only speeds up later reads: one that
+	 * is not written keeps the old epoch and identity, so it is ignored, never misapplied. */
+	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		file_identity(&sb, &st->file_ino, &st->file_ctime_ns);
+		(void)write_record(lock_fd, st, flags & MFA_FS_NOSYNC);
+	}
+	return 0;
 }
 
 int mfa_state_store_counters(int lock_fd, const struct mfa_state *st)
 {
-	struct mfa_record rec = {
-		.epoch = st->epoch,
-		.last_step = st->last_step,
-		.locked_until = st->locked_until,
-		.failures = st->failures,
-	};
-
 	if (lock_fd < 0)
 		return -ENOLCK;
-	return mfa_record_write(lock_fd, &rec);
+	return write_record(lock_fd, st, false);
+}
+
+int mfa_state_load_summary(int dir_fd, int lock_dir, const char *user,
+			   struct mfa_state *ret_state, struct mfa_err *reterr)
+{
+	char fname[MFA_USER_FILE_MAX];
+	_cleanup_close_ int lock_fd = -1;
+	struct mfa_record rec;
+	struct stat sb;
+	uint64_t ino;
+	int64_t ctime_ns;
+	int r;
+
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+		return r;
+	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		return mfa_state_load(dir_fd, -1, user, ret_state, reterr);
+	}
+	file_identity(&sb, &ino, &ctime_ns);
+	/* Anything unusual (unsafe file, no or stale record) is the full load's to judge. */
+	if (mfa_fs_check_stat(&sb, false, true) < 0 || sb.st_size >= MFA_STATE_MAX_SIZE - 1 ||
+	    open_lock_file(dir_fd, lock_dir, user, false, &lock_fd) < 0 ||
+	    mfa_record_read(lock_fd, &rec) < 0 || rec.file_ino != ino ||
+	    rec.file_ctime_ns != ctime_ns || rec.status > MFA_STATUS_RESET)
+		return mfa_state_load(dir_fd, -1, user, ret_state, reterr);
+	*ret_state = (struct mfa_state){
+		.status = (enum mfa_status)rec.status,
+		.last_step = rec.last_step,
+		.failures = rec.failures,
+		.locked_until = rec.locked_until,
+		.enrolled_at = rec.enrolled_at,
+		.reset_at = rec.reset_at,
+		.epoch = rec.epoch,
+		.file_ino = ino,
+		.file_ctime_ns = ctime_ns,
+	};
+	memcpy(ret_state->reset_by, rec.reset_by, sizeof(ret_state->reset_by));
+	return 0;
 }
 
 void mfa_state_clear(struct mfa_state *st)

@@ -5,7 +5,11 @@
  *
  * The state file carries a random epoch, re-drawn by every full store. A counter slot counts
  * only when it carries the state file's epoch, so a crash between a full store and a counter
- * write leaves the values of the state file, never a mix of two enrollments. */
+ * write leaves the values of the state file, never a mix of two enrollments.
+ *
+ * The record also carries a summary of the state file (status, times, reset_by) and that
+ * file's identity (inode, change time), so listings of many users read 2 x 256 bytes per user
+ * instead of parsing every file; a record whose identity is not the file's is never used. */
 #pragma once
 
 #include <stdbool.h>
@@ -63,6 +67,16 @@ int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_l
 int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *ret_state,
 		   struct mfa_err *reterr);
 
+/* The listing view of a user's state (status, times, reset_by, counters; never the secret)
+ * without parsing the state file: taken from the lock file's record when that record describes
+ * the file now in place (same inode and change time), otherwise by mfa_state_load() (stale or
+ * missing record, unsafe file: same returns and errors). Unlocked, like a status listing.
+ * lock_dir: from mfa_state_open_lock_dir(), or -1 to open it per call. */
+int mfa_state_load_summary(int dir_fd, int lock_dir, const char *user,
+			   struct mfa_state *ret_state, struct mfa_err *reterr);
+/* Opens the existing .lock directory of an open state_dir (for mfa_state_load_summary). */
+int mfa_state_open_lock_dir(int dir_fd, int *ret_fd);
+
 /* Under the lock, brings st (from an earlier mfa_state_load(), e.g. the unlocked decision read)
  * up to date: when the state file is still the file st came from, only the counter record is
  * re-read; otherwise st is cleared and loaded afresh. Returns as mfa_state_load(); on failure
@@ -71,12 +85,15 @@ int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_stat
 		      struct mfa_err *reterr);
 
 /* Writes the whole state atomically (mfa_fs_write_atomic) with a new epoch (stored into
- * st->epoch). Caller holds the lock. flags: MFA_FS_NOSYNC for bulk resets. */
+ * st->epoch), then the record in lock_fd (counters and summary of the new file, whose identity
+ * goes into st). Caller holds the lock. flags: MFA_FS_NOSYNC for bulk resets (the caller
+ * syncfs()es the batch). */
 int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
 		    unsigned flags);
 
-/* The hot path: writes last_step, failures and locked_until into the next counter slot of
- * lock_fd and fdatasync()s it. st must have been loaded (or stored) under this lock. */
+/* The hot path: writes last_step, failures and locked_until (with st's summary) into the next
+ * record slot of lock_fd and fdatasync()s it. st must have been loaded (or stored) under this
+ * lock. */
 int mfa_state_store_counters(int lock_fd, const struct mfa_state *st);
 
 /* Text form. parse: 0, -EBADMSG (reterr). format: *ret_text is sodium_malloc()ed (it holds

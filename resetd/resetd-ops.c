@@ -58,8 +58,9 @@ static int reset_one(struct resetd_ctx *c, const char *name, int64_t now)
 
 	if ((r = mfa_state_lock(c->dir_fd, name, MFA_STATE_LOCK_TIMEOUT_MS, &lfd)) < 0)
 		return r;
-	/* No file, or a corrupt or unsafe one: the reset overwrites it from a zeroed state. */
-	(void)mfa_state_load(c->dir_fd, lfd, name, &st, NULL);
+	/* Nothing of the old state survives a reset, so it is not read: whatever is there (an
+	 * enrollment, no file, a corrupt or unsafe one) is replaced from a zeroed state, whose
+	 * new random epoch retires the old counter record. */
 	mfa_state_make_reset(&st, c->actor, now);
 	r = mfa_state_store(c->dir_fd, lfd, name, &st, MFA_FS_NOSYNC);
 	mfa_state_clear(&st);

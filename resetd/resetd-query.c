@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "resetd.h"
@@ -35,8 +36,8 @@ static bool user_exists(const char *name)
 	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res;
 }
 
-/* One status line (or err line); 0 ok, -1 failed. */
-static int status_one(FILE *out, int dir_fd, const char *user, bool check_nss)
+/* One status line (or err line); 0 ok, -1 failed. lock_dir: see mfa_state_load_summary(). */
+static int status_one(FILE *out, int dir_fd, int lock_dir, const char *user, bool check_nss)
 {
 	struct mfa_state st = { 0 };
 	int r;
@@ -45,7 +46,7 @@ static int status_one(FILE *out, int dir_fd, const char *user, bool check_nss)
 		fprintf(out, "err %s invalid-name not a valid user name\n", user);
 		return -1;
 	}
-	r = mfa_state_load(dir_fd, -1, user, &st, NULL);
+	r = mfa_state_load_summary(dir_fd, lock_dir, user, &st, NULL);
 	if (r == -ENOENT && check_nss && !user_exists(user)) {
 		fprintf(out, "err %s unknown-user no such user\n", user);
 		return -1;
@@ -60,15 +61,25 @@ static int status_one(FILE *out, int dir_fd, const char *user, bool check_nss)
 	return 0;
 }
 
+/* The .lock directory once per request (-1 if it cannot be opened: then per user). */
+static int lock_dir_of(const struct resetd_ctx *c)
+{
+	int fd = -1;
+
+	return mfa_state_open_lock_dir(c->dir_fd, &fd) < 0 ? -1 : fd;
+}
+
 int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n)
 {
+	_cleanup_close_ int lock_dir = -1;
 	size_t failed = 0;
 
 	if (!resetd_require_admin(c, "status", (long long)n))
 		return 0;
 	resetd_log_request(c, "status", "ok", NULL, (long long)n);
+	lock_dir = lock_dir_of(c);
 	for (size_t i = 0; i < n; i++)
-		if (status_one(c->out, c->dir_fd, targets[i], true) < 0)
+		if (status_one(c->out, c->dir_fd, lock_dir, targets[i], true) < 0)
 			failed++;
 	fprintf(c->out, "end ok=%zu failed=%zu\n", n - failed, failed);
 	return 0;
@@ -76,6 +87,7 @@ int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n)
 
 struct list_ctx {
 	struct resetd_ctx *c;
+	int lock_dir;
 	size_t ok, failed;
 };
 
@@ -83,7 +95,7 @@ static int list_cb(const char *user, void *userdata)
 {
 	struct list_ctx *l = userdata;
 
-	if (status_one(l->c->out, l->c->dir_fd, user, false) < 0)
+	if (status_one(l->c->out, l->c->dir_fd, l->lock_dir, user, false) < 0)
 		l->failed++;
 	else
 		l->ok++;
@@ -92,13 +104,16 @@ static int list_cb(const char *user, void *userdata)
 
 int resetd_list(struct resetd_ctx *c)
 {
-	struct list_ctx l = { .c = c };
+	struct list_ctx l = { .c = c, .lock_dir = -1 };
 	int r;
 
 	if (!resetd_require_admin(c, "list", -1))
 		return 0;
 	resetd_log_request(c, "list", "ok", NULL, -1);
+	l.lock_dir = lock_dir_of(c);
 	r = mfa_state_foreach_user(c->dir_fd, list_cb, &l);
+	if (l.lock_dir >= 0)
+		close(l.lock_dir);
 	if (r == -EPIPE)
 		return r;
 	if (r < 0) {

@@ -234,13 +234,13 @@ static void test_corrupt_slot_falls_back_to_other(void **state)
 	_cleanup_close_ int lk = -1;
 	unsigned char junk[8] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4 };
 
-	store(f, "alice", &a);
+	store(f, "alice", &a); /* the store's record: seq 1, slot 1 (256-byte slots) */
 	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
-	a.last_step = 500; /* seq 1: slot 1 */
+	a.last_step = 500; /* seq 2: slot 0 */
 	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
-	a.last_step = 501; /* seq 2: slot 0 */
+	a.last_step = 501; /* seq 3: slot 1, torn below */
 	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
-	assert_int_equal(pwrite(lk, junk, sizeof(junk), 24), (ssize_t)sizeof(junk));
+	assert_int_equal(pwrite(lk, junk, sizeof(junk), 256 + 24), (ssize_t)sizeof(junk));
 	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
 	assert_int_equal(b.last_step, 500);
 	mfa_state_clear(&b);
@@ -289,6 +289,99 @@ static void test_refresh_rereads_counters_or_reloads(void **state)
 	assert_int_equal(seen.status, MFA_STATUS_RESET);
 	assert_null(seen.secret);
 	mfa_state_clear(&seen);
+	mfa_state_clear(&a);
+}
+
+/* The summary (listings) comes from the record when it describes the file in place, and then
+ * agrees with a full load field by field; it never carries the secret (a NULL secret and no
+ * recovery hashes for an enrolled user also show the file was not parsed). */
+static void test_summary_from_record_matches_full_load(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), full, sum;
+	_cleanup_close_ int lk = -1;
+
+	store(f, "DOM\\alice", &a);
+	assert_int_equal(mfa_state_lock(f->dfd, "DOM\\alice", 1000, &lk), 0);
+	a.failures = 4;
+	a.locked_until = 1800000000;
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "DOM\\alice", &full, NULL), 0);
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "DOM\\alice", &sum, NULL), 0);
+	assert_null(sum.secret);
+	assert_int_equal(sum.n_recovery, 0);
+	assert_int_equal(sum.status, full.status);
+	assert_int_equal(sum.enrolled_at, 1700000000);
+	assert_int_equal(sum.reset_at, full.reset_at);
+	assert_string_equal(sum.reset_by, "DOM\\ad\"min");
+	assert_int_equal(sum.failures, 4);
+	assert_int_equal(sum.locked_until, 1800000000);
+	assert_int_equal(sum.last_step, full.last_step);
+	assert_int_equal(sum.epoch, full.epoch);
+	mfa_state_clear(&sum);
+	mfa_state_clear(&full);
+	mfa_state_clear(&a);
+}
+
+/* A reset stored with MFA_FS_NOSYNC (bulk) still leaves a record that listings can use. */
+static void test_summary_of_bulk_reset(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st = { 0 }, sum;
+	_cleanup_close_ int lk = -1, lock_dir = -1;
+
+	assert_int_equal(mfa_state_lock(f->dfd, "carol", 1000, &lk), 0);
+	mfa_state_make_reset(&st, "bob", 1700000100);
+	assert_int_equal(mfa_state_store(f->dfd, lk, "carol", &st, MFA_FS_NOSYNC), 0);
+	assert_int_equal(mfa_state_open_lock_dir(f->dfd, &lock_dir), 0);
+	assert_int_equal(mfa_state_load_summary(f->dfd, lock_dir, "carol", &sum, NULL), 0);
+	assert_int_equal(sum.status, MFA_STATUS_RESET);
+	assert_int_equal(sum.reset_at, 1700000100);
+	assert_string_equal(sum.reset_by, "bob");
+	mfa_state_clear(&sum);
+	mfa_state_clear(&st);
+}
+
+/* A file replaced behind the record's back (by hand, or a crash between rename and record)
+ * is read in full: the record's stale summary is not used. */
+static void test_summary_of_replaced_file_reads_the_file(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st = { 0 }, sum;
+	_cleanup_close_ int lk = -1;
+
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	mfa_state_make_reset(&st, "bob", 1700000100);
+	assert_int_equal(mfa_state_store(f->dfd, lk, "alice", &st, 0), 0);
+	install(f, "state-valid", "alice"); /* enrolled, failures = 1 */
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "alice", &sum, NULL), 0);
+	assert_int_equal(sum.status, MFA_STATUS_ENROLLED);
+	assert_int_equal(sum.failures, 1);
+	assert_int_equal(sum.reset_at, 0);
+	mfa_state_clear(&sum);
+	mfa_state_clear(&st);
+}
+
+/* Unsafe or corrupt files get the full load's verdict, record or not. */
+static void test_summary_refuses_what_load_refuses(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), sum;
+	char path[128];
+
+	store(f, "alice", &a);
+	assert_int_equal(fchmodat(f->dfd, "alice", 0640, 0), 0);
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "alice", &sum, NULL), -EPERM);
+	assert_int_equal(fchmodat(f->dfd, "alice", 0600, 0), 0);
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "alice", &sum, NULL), 0);
+	mfa_state_clear(&sum);
+	assert_int_equal(unlinkat(f->dfd, "alice", 0), 0);
+	snprintf(path, sizeof(path), "%s/alice", f->dir);
+	assert_int_equal(symlink("elsewhere", path), 0);
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "alice", &sum, NULL), -ELOOP);
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "nobody", &sum, NULL), -ENOENT);
+	install(f, "state-garbage", "bob");
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "bob", &sum, NULL), -EBADMSG);
 	mfa_state_clear(&a);
 }
 
@@ -420,6 +513,11 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_counters_apply_after_store_counters, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_corrupt_slot_falls_back_to_other, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_record_of_other_epoch_ignored, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_summary_from_record_matches_full_load, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_summary_of_bulk_reset, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_summary_of_replaced_file_reads_the_file, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_summary_refuses_what_load_refuses, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_refresh_rereads_counters_or_reloads, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_reset_of_never_enrolled_user, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_reset_wipes_secret_and_recovery, setup, teardown),
