@@ -111,8 +111,15 @@ bench_state() {
 	sh -c "$(bench_state_cmd "$1" "$2")" && sync
 }
 
+# Every program of the benchmark runs with a minimal environment, as under sshd, login or
+# systemd: nss_wrapper reads its debug-level variable with getenv() for each passwd entry it
+# compares, so a large inherited environment would be timed as part of every user lookup.
+bench_clean_env() {
+	env -i PATH="$PATH" LANG=C "$@"
+}
+
 bench_env() {
-	env LD_PRELOAD="libpam_wrapper.so libnss_wrapper.so" PAM_WRAPPER=1 \
+	bench_clean_env LD_PRELOAD="libpam_wrapper.so libnss_wrapper.so" PAM_WRAPPER=1 \
 		PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$work/pop/pam.d" \
 		NSS_WRAPPER_PASSWD="$work/pop/passwd" NSS_WRAPPER_GROUP="$work/pop/group" "$@"
 }
