@@ -145,7 +145,7 @@ bench_run() {
 		reset="$(bench_state_cmd "$m" "$n") >/dev/null && sync"
 	fi
 	# shellcheck disable=SC2086
-	BENCH_RESET_CMD=$reset bench_env "$top/bench/pam_bench" run "bench-$m" "$m" "$n" \
+	bench_env BENCH_RESET_CMD="$reset" "$top/bench/pam_bench" run "bench-$m" "$m" "$n" \
 		"$logins" $extra 2>>"$work/stderr.log" || true
 }
 

@@ -31,8 +31,8 @@ static int fail(struct totp_ctx *ctx, const char *reason, int r)
 	return totp_pam_code(r);
 }
 
-/* The user's name from PAM, validated and known to NSS; unknown names are not logged (they
- * may be a password typed into the login prompt). */
+/* The user's name from PAM, validated; invalid names are not logged (they may be a password
+ * typed into the login prompt). Whether NSS knows it is decided in authenticate(). */
 static int get_user(struct totp_ctx *ctx)
 {
 	const char *user = NULL;
@@ -80,7 +80,8 @@ static int refuse_locked(struct totp_ctx *ctx, const struct mfa_state *st)
 	return PAM_AUTH_ERR;
 }
 
-/* Decides with the unlocked read st (NULL: no state). */
+/* Decides with the unlocked read st (NULL: no state); enforced < 0: not looked up (an
+ * enrolled user, verified whatever the policy). */
 static int decide(struct totp_ctx *ctx, int enforced, struct mfa_state *st)
 {
 	struct mfa_event ev = totp_event("auth", ctx->user, "decided", NULL);
@@ -99,16 +100,27 @@ static int decide(struct totp_ctx *ctx, int enforced, struct mfa_state *st)
 		totp_log(ctx, LOG_DEBUG, &ev);
 		return totp_enroll(ctx, st);
 	}
-	ev.reason = enforced ? "verify" : "verify-not-enforced";
+	ev.reason = enforced == 0 ? "verify-not-enforced" : "verify";
 	totp_log(ctx, LOG_DEBUG, &ev);
 	return totp_verify(ctx, st);
+}
+
+/* The unlocked decision read: 0 and *st loaded, -ENOENT no state (or no state directory),
+ * other < 0 an unsafe directory (*dir_r) or an unreadable, unsafe or corrupt state file. */
+static int read_state(struct totp_ctx *ctx, struct mfa_state *st, int *dir_r,
+		      struct mfa_err *err)
+{
+	*dir_r = mfa_state_open_dir(ctx->cfg.state_dir, &ctx->dir_fd);
+	if (*dir_r < 0)
+		return *dir_r;
+	return mfa_state_load(ctx->dir_fd, -1, ctx->user, st, err);
 }
 
 static int authenticate(struct totp_ctx *ctx)
 {
 	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	struct mfa_err err = {0};
-	int enforced, r;
+	int enforced, dir_r, r;
 
 	if ((r = get_user(ctx)) != PAM_SUCCESS)
 		return r;
@@ -116,6 +128,12 @@ static int authenticate(struct totp_ctx *ctx)
 		return fail(ctx, "init", -EIO);
 	if ((r = load_config(ctx)) != PAM_SUCCESS)
 		return r;
+	/* An enrolled user is asked for a code whatever the policy says, and only a name NSS
+	 * knew can have enrolled (or been reset), so ordinary logins skip the NSS lookup: with a
+	 * large directory it is the costliest step of a login (bench/RESULTS.md). */
+	r = read_state(ctx, &st, &dir_r, &err);
+	if (r == 0 && st.status == MFA_STATUS_ENROLLED)
+		return decide(ctx, -1, &st);
 	enforced = mfa_user_is_enforced(&ctx->cfg, ctx->user);
 	if (enforced == -ENOENT) {
 		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=unknown-user");
@@ -123,12 +141,10 @@ static int authenticate(struct totp_ctx *ctx)
 	}
 	if (enforced < 0)
 		return fail(ctx, "group-lookup", enforced);
-	r = mfa_state_open_dir(ctx->cfg.state_dir, &ctx->dir_fd);
-	if (r == -ENOENT && !enforced)
+	if (dir_r == -ENOENT && !enforced)
 		return decide(ctx, enforced, NULL);
-	if (r < 0)
-		return fail(ctx, "state-dir", r);
-	r = mfa_state_load(ctx->dir_fd, -1, ctx->user, &st, &err);
+	if (dir_r < 0)
+		return fail(ctx, "state-dir", dir_r);
 	if (r == -ENOENT)
 		return decide(ctx, enforced, NULL);
 	if (r < 0) {

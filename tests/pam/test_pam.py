@@ -405,6 +405,21 @@ def test_unknown_user(e):
     check(r.code == PAM_USER_UNKNOWN, "invalid name", r)
 
 
+def test_enrolled_user_needs_no_nss_lookup(e):
+    # Only a name NSS knew can have a state file, and an enrolled user is asked for a code
+    # whatever the policy, so a login of an enrolled user never waits for NSS: shown with a
+    # state file for a name that nss_wrapper does not know.
+    e.enroll("ghost")
+    r = e.login("ghost", "code:0")
+    check(r.code == PAM_SUCCESS, "enrolled user's code refused without NSS", r)
+    check(r.logged("event=verify", "user='ghost'", "result=ok"), "no verify line", r)
+    # Anything else (a pending reset: enrollment) still needs NSS to know the name.
+    e.tool("reset", e.state_dir, "ghost", "root", 0)
+    r = e.login("ghost", "enroll:0")
+    check(r.code == PAM_USER_UNKNOWN, "unknown user enrolled after a reset", r)
+    check(e.show("ghost").startswith("status=reset"), "reset state changed", e.show("ghost"))
+
+
 # --- bad state and config -------------------------------------------------------------
 
 def test_corrupt_state(e):
