@@ -32,6 +32,14 @@ bench_modules() {
 	echo ga oath none
 }
 
+# The modules, the list rotated left by (round - 1).
+bench_modules_rotated() {
+	local -a m
+	read -r -a m <<<"$(bench_modules | tr '\n' ' ')"
+	local k=$((($1 - 1) % ${#m[@]}))
+	echo "${m[@]:k}" "${m[@]:0:k}"
+}
+
 # A Unix datagram listener on /dev/log for the run, when nothing listens there: without one
 # glibc's syslog() writes every line to the console (see TESTING-NOTES).
 bench_sink_start() {

@@ -1,6 +1,13 @@
 /* The otpauth:// URI as a QR code of UTF-8 half blocks (two module rows per text line), as
  * `qrencode -t UTF8` draws it: light modules are blocks, so it scans on a dark terminal. The
- * text holds the secret: it lives in sodium_malloc()ed memory. */
+ * text holds the secret: it lives in sodium_malloc()ed memory.
+ *
+ * libqrencode is loaded here, at enrollment, not linked: PAM loads the module with
+ * RTLD_NOW for every authentication, and resolving a library needed only once per user at
+ * enrollment cost every ordinary login about a fifth of the module's load time (its
+ * relocations; bench/RESULTS.md). Without the library the screen has no QR code, as in a
+ * build without it; the key and the URI are always shown. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
 
@@ -16,10 +23,26 @@
 #define QR_QUIET     2	/* modules of light border on each side */
 #define QR_MAX_WIDTH 73 /* modules; with the border it still fits 80 columns */
 
-static void qr_freep(QRcode **q)
+struct qrlib {
+	void *handle;
+	__typeof__(QRcode_encodeString) *encode;
+	__typeof__(QRcode_free) *free;
+};
+
+static void qrlib_close(struct qrlib *l)
 {
-	if (*q)
-		QRcode_free(*q);
+	if (l->handle)
+		dlclose(l->handle);
+}
+
+static int qrlib_open(struct qrlib *l)
+{
+	l->handle = dlopen(QRENCODE_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!l->handle)
+		return -ENOTSUP;
+	l->encode = (__typeof__(l->encode))dlsym(l->handle, "QRcode_encodeString");
+	l->free = (__typeof__(l->free))dlsym(l->handle, "QRcode_free");
+	return l->encode && l->free ? 0 : -ENOTSUP;
 }
 
 /* 1 when module (x, y) is dark; the border and beyond are light. */
@@ -41,15 +64,11 @@ static const char *half_block(int top_light, int bottom_light)
 	return " ";
 }
 
-int totp_qr_render(const char *uri, char **ret_text)
+static int draw(const QRcode *q, char **ret_text)
 {
-	_cleanup_(qr_freep) QRcode *q = NULL;
 	size_t cols, rows, size, len = 0;
 	char *text;
 
-	q = QRcode_encodeString(uri, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
-	if (!q)
-		return errno == ERANGE || errno == EINVAL ? -E2BIG : -ENOMEM;
 	if (q->width > QR_MAX_WIDTH)
 		return -E2BIG;
 	cols = (size_t)q->width + 2 * QR_QUIET;
@@ -72,6 +91,24 @@ int totp_qr_render(const char *uri, char **ret_text)
 	text[len] = '\0';
 	*ret_text = text;
 	return 0;
+}
+
+int totp_qr_render(const char *uri, char **ret_text)
+{
+	_cleanup_(qrlib_close) struct qrlib lib = { NULL, NULL, NULL };
+	QRcode *q;
+	int r;
+
+	if ((r = qrlib_open(&lib)) < 0)
+		return r;
+	q = lib.encode(uri, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	if (!q)
+		return errno == ERANGE || errno == EINVAL ? -E2BIG : -ENOMEM;
+	r = draw(q, ret_text);
+	/* The modules encode the URI, secret included: wiped before libqrencode frees them. */
+	sodium_memzero(q->data, (size_t)q->width * (size_t)q->width);
+	lib.free(q);
+	return r;
 }
 #else
 int totp_qr_render(const char *uri, char **ret_text)
