@@ -287,14 +287,22 @@ int mfa_user_is_admin(const struct mfa_config *cfg, uid_t actor_uid, const char 
 int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
 		       const char *target)
 {
-	_cleanup_(member_free) struct member m = { .pw.buf = NULL };
-	bool self;
 	int r;
 
 	if ((r = mfa_user_is_admin(cfg, actor_uid, actor)) < 0)
 		return r;
 	if (r == 0)
 		return MFA_RESET_NOT_ADMIN;
+	return mfa_user_may_reset_target(cfg, actor_uid, actor, target);
+}
+
+int mfa_user_may_reset_target(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
+			      const char *target)
+{
+	_cleanup_(member_free) struct member m = { .pw.buf = NULL };
+	bool self;
+	int r;
+
 	if (mfa_user_validate(target) < 0)
 		return MFA_RESET_INVALID_NAME;
 	r = member_lookup(target, &m);

@@ -126,7 +126,9 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 		return -ENOMEM;
 	resetd_log_request(c, event, "accepted", NULL, (long long)n);
 	for (size_t i = 0; i < n; i++) {
-		int v = mfa_user_may_reset(c->cfg, c->uid, c->actor, t[i]);
+		/* The actor's admin membership was checked for this request
+		 * (resetd_require_admin); each target is checked on its own. */
+		int v = mfa_user_may_reset_target(c->cfg, c->uid, c->actor, t[i]);
 
 		o[i] = verdict_outcome(v);
 		if (o[i].code)

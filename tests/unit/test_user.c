@@ -239,6 +239,24 @@ static void test_may_reset_verdicts(void **s)
 	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "bob"), MFA_RESET_ALLOWED);
 }
 
+/* The per-target half (the daemon checks the actor once per request) gives the same target
+ * verdicts: self, protected, unknown and invalid targets are still refused. */
+static void test_may_reset_target_verdicts(void **s)
+{
+	struct mfa_config c = policy();
+
+	(void)s;
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "alice"), MFA_RESET_ALLOWED);
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "bob"), MFA_RESET_SELF);
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "carol"),
+			 MFA_RESET_PROTECTED);
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "nosuchuser"),
+			 MFA_RESET_UNKNOWN_USER);
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "-x"),
+			 MFA_RESET_INVALID_NAME);
+	assert_int_equal(mfa_user_may_reset_target(&c, 0, "root", "carol"), MFA_RESET_ALLOWED);
+}
+
 static void test_self_reset_through_an_alias_of_the_same_uid(void **s)
 {
 	struct mfa_config c = policy();
@@ -316,6 +334,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_large_group_membership),
 	cmocka_unit_test(test_admin_is_current_group_member_or_root),
 	cmocka_unit_test(test_may_reset_verdicts),
+	cmocka_unit_test(test_may_reset_target_verdicts),
 	cmocka_unit_test(test_self_reset_through_an_alias_of_the_same_uid),
 	cmocka_unit_test(test_group_members_of_large_group),
 	cmocka_unit_test(test_group_members_include_primary),
