@@ -148,18 +148,27 @@ int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *
 	return 0;
 }
 
-int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
-		      struct mfa_err *reterr)
+/* fstatat() of the user's state file itself (a link is not followed). */
+static int stat_state(int dir_fd, const char *user, struct stat *ret_sb)
 {
 	char fname[MFA_USER_FILE_MAX];
-	struct stat sb;
-	uint64_t ino;
-	int64_t ctime_ns;
 	int r;
 
 	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
 		return r;
-	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fstatat(dir_fd, fname, ret_sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
+		      struct mfa_err *reterr)
+{
+	struct stat sb;
+	uint64_t ino;
+	int64_t ctime_ns;
+
+	if (stat_state(dir_fd, user, &sb) == 0) {
 		file_identity(&sb, &ino, &ctime_ns);
 		if (ino == st->file_ino && ctime_ns == st->file_ctime_ns &&
 		    apply_record(lock_fd, st))
@@ -229,7 +238,6 @@ int mfa_state_store_counters(int lock_fd, const struct mfa_state *st)
 int mfa_state_load_summary(int dir_fd, int lock_dir, const char *user,
 			   struct mfa_state *ret_state, struct mfa_err *reterr)
 {
-	char fname[MFA_USER_FILE_MAX];
 	_cleanup_close_ int lock_fd = -1;
 	struct mfa_record rec;
 	struct stat sb;
@@ -237,13 +245,10 @@ int mfa_state_load_summary(int dir_fd, int lock_dir, const char *user,
 	int64_t ctime_ns;
 	int r;
 
-	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+	if ((r = stat_state(dir_fd, user, &sb)) == -ENOENT)
 		return r;
-	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return -ENOENT;
+	if (r < 0) /* a bad name or an unreadable directory: the full load says which */
 		return mfa_state_load(dir_fd, -1, user, ret_state, reterr);
-	}
 	file_identity(&sb, &ino, &ctime_ns);
 	/* Anything unusual (unsafe file, no or stale record) is the full load's to judge. */
 	if (mfa_fs_check_stat(&sb, false, true) < 0 || sb.st_size >= MFA_STATE_MAX_SIZE - 1 ||
