@@ -1,8 +1,8 @@
 /* Two-slot record (see record.h): the hot path of a login is one pwrite + fdatasync.
  * Slot layout (little endian): magic, version, seq, epoch, last_step, locked_until, failures,
  * status, enrolled_at, reset_at, file_ino, file_ctime_ns, reset_by (NUL-padded), then a
- * BLAKE2b-128 of everything before it. Version 1 slots (counters only) read as invalid: the
- * state file's own values then stand. */
+ * BLAKE2b-128 of everything before it. Files of format 1 (two 64-byte slots of counters) are
+ * still read, until the first write replaces them. */
 #include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +20,8 @@
 #define NAME_LEN 136 /* MFA_RECORD_NAME_MAX + NUL, padded */
 #define SUM_OFF 240
 #define SUM_LEN 16
+#define V1_SLOT_SIZE 64
+#define V1_SUM_OFF 48
 
 _Static_assert(NAME_OFF + NAME_LEN <= SUM_OFF, "slot layout");
 _Static_assert(NAME_LEN > MFA_RECORD_NAME_MAX, "slot layout");
@@ -69,14 +71,37 @@ static void encode(const struct mfa_record *rec, unsigned char slot[SLOT_SIZE])
 	crypto_generichash(slot + SUM_OFF, SUM_LEN, slot, SUM_OFF, NULL, 0);
 }
 
-static int decode(const unsigned char slot[SLOT_SIZE], struct mfa_record *ret)
+/* magic, version and the BLAKE2b-128 of the sum_off bytes before the sum */
+static bool slot_ok(const unsigned char *slot, uint32_t version, size_t sum_off)
 {
 	unsigned char sum[SUM_LEN];
 
-	if (get32(slot) != SLOT_MAGIC || get32(slot + 4) != SLOT_VERSION)
+	if (get32(slot) != SLOT_MAGIC || get32(slot + 4) != version)
+		return false;
+	crypto_generichash(sum, SUM_LEN, slot, sum_off, NULL, 0);
+	return sodium_memcmp(sum, slot + sum_off, SUM_LEN) == 0;
+}
+
+/* Format 1 (64-byte slots: the counters alone, sum at 48), read until the file's first new
+ * write, so that an upgrade keeps the last accepted step and the lockout. Its summary stays
+ * empty: file_ino 0 is no file's, so listings parse the state file. */
+static int decode_v1(const unsigned char slot[V1_SLOT_SIZE], struct mfa_record *ret)
+{
+	if (!slot_ok(slot, 1, V1_SUM_OFF))
 		return -EBADMSG;
-	crypto_generichash(sum, SUM_LEN, slot, SUM_OFF, NULL, 0);
-	if (sodium_memcmp(sum, slot + SUM_OFF, SUM_LEN) != 0)
+	*ret = (struct mfa_record){
+		.seq = get64(slot + 8),
+		.epoch = get64(slot + 16),
+		.last_step = (int64_t)get64(slot + 24),
+		.locked_until = (int64_t)get64(slot + 32),
+		.failures = get32(slot + 40),
+	};
+	return 0;
+}
+
+static int decode(const unsigned char slot[SLOT_SIZE], struct mfa_record *ret)
+{
+	if (!slot_ok(slot, SLOT_VERSION, SUM_OFF))
 		return -EBADMSG;
 	ret->seq = get64(slot + 8);
 	ret->epoch = get64(slot + 16);
@@ -106,6 +131,10 @@ int mfa_record_read(int fd, struct mfa_record *ret)
 		return -errno;
 	ok_a = n >= SLOT_SIZE && decode(buf, &a) == 0;
 	ok_b = n >= 2 * SLOT_SIZE && decode(buf + SLOT_SIZE, &b) == 0;
+	if (!ok_a && !ok_b) {
+		ok_a = n >= V1_SLOT_SIZE && decode_v1(buf, &a) == 0;
+		ok_b = n >= 2 * V1_SLOT_SIZE && decode_v1(buf + V1_SLOT_SIZE, &b) == 0;
+	}
 	if (!ok_a && !ok_b)
 		return -ENOENT;
 	*ret = (ok_a && (!ok_b || a.seq > b.seq)) ? a : b;

@@ -1,12 +1,16 @@
 /* state.c, statefmt.c, record.c: round trips, every malformed or unsafe file refused, the
  * counter record's crash behaviour, atomic replacement and the per-user lock. */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "fsutil.h"
 #include "state.h"
@@ -292,6 +296,42 @@ static void test_refresh_rereads_counters_or_reloads(void **state)
 	mfa_state_clear(&a);
 }
 
+/* A lock file of record format 1 (two 64-byte slots, counters only) still counts after an
+ * upgrade: the last accepted step and the failures survive (no replay of a code used just
+ * before it), and the first write turns it into format 2. */
+static void test_format1_record_is_read_then_replaced(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), b;
+	_cleanup_close_ int lk = -1;
+	unsigned char slot[64] = { 0 };
+	uint32_t u32;
+	uint64_t u64;
+
+	store(f, "alice", &a);
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	u32 = htole32(0x4d464163u), memcpy(slot, &u32, 4);
+	u32 = htole32(1), memcpy(slot + 4, &u32, 4);
+	u64 = htole64(7), memcpy(slot + 8, &u64, 8);
+	u64 = htole64(a.epoch), memcpy(slot + 16, &u64, 8);
+	u64 = htole64(4242), memcpy(slot + 24, &u64, 8);
+	u32 = htole32(3), memcpy(slot + 40, &u32, 4);
+	crypto_generichash(slot + 48, 16, slot, 48, NULL, 0);
+	assert_int_equal(ftruncate(lk, 0), 0);
+	assert_int_equal(pwrite(lk, slot, sizeof(slot), 0), (ssize_t)sizeof(slot));
+	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
+	assert_int_equal(b.last_step, 4242);
+	assert_int_equal(b.failures, 3);
+	b.last_step = 4243;
+	assert_int_equal(mfa_state_store_counters(lk, &b), 0);
+	mfa_state_clear(&b);
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "alice", &b, NULL), 0);
+	assert_null(b.secret); /* from the new record's summary */
+	assert_int_equal(b.last_step, 4243);
+	mfa_state_clear(&b);
+	mfa_state_clear(&a);
+}
+
 /* The summary (listings) comes from the record when it describes the file in place, and then
  * agrees with a full load field by field; it never carries the secret (a NULL secret and no
  * recovery hashes for an enrolled user also show the file was not parsed). */
@@ -513,6 +553,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_counters_apply_after_store_counters, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_corrupt_slot_falls_back_to_other, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_record_of_other_epoch_ignored, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_format1_record_is_read_then_replaced, setup,
+					teardown),
 	cmocka_unit_test_setup_teardown(test_summary_from_record_matches_full_load, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_summary_of_bulk_reset, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_summary_of_replaced_file_reads_the_file, setup,
