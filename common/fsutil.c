@@ -184,3 +184,17 @@ int mfa_fs_lock(int fd, unsigned timeout_ms)
 		delay_us = delay_us * 2 > 20000 ? 20000 : delay_us * 2;
 	}
 }
+
+void mfa_fs_file_id_of(const struct stat *sb, struct mfa_fs_file_id *ret)
+{
+	*ret = (struct mfa_fs_file_id){
+		.ino = (uint64_t)sb->st_ino,
+		.ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec,
+		.size = (int64_t)sb->st_size,
+	};
+}
+
+bool mfa_fs_file_id_equal(const struct mfa_fs_file_id *a, const struct mfa_fs_file_id *b)
+{
+	return a->ino == b->ino && a->ctime_ns == b->ctime_ns && a->size == b->size;
+}

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -41,3 +42,15 @@ int mfa_fs_write_atomic(int dir_fd, const char *name, const void *buf, size_t le
 /* Exclusive OFD lock (F_OFD_SETLK, fcntl) on fd, retried with backoff for at most timeout_ms.
  * Released when the last fd of that open file description closes. -ETIMEDOUT when held. */
 int mfa_fs_lock(int fd, unsigned timeout_ms);
+
+/* Which file a path named when it was looked at: every atomic replacement renames a new inode
+ * in, so a different identity means different contents (the size is there for file systems
+ * whose change times are coarser than two writes). */
+struct mfa_fs_file_id {
+	uint64_t ino;
+	int64_t ctime_ns;
+	int64_t size;
+};
+
+void mfa_fs_file_id_of(const struct stat *sb, struct mfa_fs_file_id *ret);
+bool mfa_fs_file_id_equal(const struct mfa_fs_file_id *a, const struct mfa_fs_file_id *b);

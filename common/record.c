@@ -1,7 +1,12 @@
 /* Two-slot record (see record.h): the hot path of a login is one pwrite + fdatasync.
  * Slot layout (little endian): magic, version, seq, epoch, last_step, locked_until, failures,
- * status, enrolled_at, reset_at, file_ino, file_ctime_ns, reset_by (NUL-padded), then a
- * BLAKE2b-128 of everything before it. Files of format 1 (two 64-byte slots of counters) are
+ * status, enrolled_at, reset_at, the state file's inode, change time and size, reset_by
+ * (NUL-padded), then a BLAKE2b-128 of everything before it.
+ *
+ * A write goes to the slot that does not hold the newest valid record, so a torn write never
+ * costs the newest one. Readers pick the newest valid slot that fits what they hold (the
+ * state file's epoch, or its identity): after a crash that kept the old state file but not
+ * the record written for its replacement, the other slot still has the old file's values. Files of format 1 (two 64-byte slots of counters) are
  * still read, until the first write replaces them. */
 #include <endian.h>
 #include <errno.h>
@@ -16,7 +21,7 @@
 #define SLOT_SIZE 256
 #define SLOT_MAGIC 0x4d464163u /* "MFAc" */
 #define SLOT_VERSION 2u
-#define NAME_OFF 80
+#define NAME_OFF 88
 #define NAME_LEN 136 /* MFA_RECORD_NAME_MAX + NUL, padded */
 #define SUM_OFF 240
 #define SUM_LEN 16
@@ -65,8 +70,9 @@ static void encode(const struct mfa_record *rec, unsigned char slot[SLOT_SIZE])
 	put32(slot + 44, rec->status);
 	put64(slot + 48, (uint64_t)rec->enrolled_at);
 	put64(slot + 56, (uint64_t)rec->reset_at);
-	put64(slot + 64, rec->file_ino);
-	put64(slot + 72, (uint64_t)rec->file_ctime_ns);
+	put64(slot + 64, rec->file.ino);
+	put64(slot + 72, (uint64_t)rec->file.ctime_ns);
+	put64(slot + 80, (uint64_t)rec->file.size);
 	memcpy(slot + NAME_OFF, rec->reset_by, strnlen(rec->reset_by, MFA_RECORD_NAME_MAX));
 	crypto_generichash(slot + SUM_OFF, SUM_LEN, slot, SUM_OFF, NULL, 0);
 }
@@ -84,7 +90,7 @@ static bool slot_ok(const unsigned char *slot, uint32_t version, size_t sum_off)
 
 /* Format 1 (64-byte slots: the counters alone, sum at 48), read until the file's first new
  * write, so that an upgrade keeps the last accepted step and the lockout. Its summary stays
- * empty: file_ino 0 is no file's, so listings parse the state file. */
+ * empty: inode 0 is no file's, so listings parse the state file. */
 static int decode_v1(const unsigned char slot[V1_SLOT_SIZE], struct mfa_record *ret)
 {
 	if (!slot_ok(slot, 1, V1_SUM_OFF))
@@ -111,8 +117,9 @@ static int decode(const unsigned char slot[SLOT_SIZE], struct mfa_record *ret)
 	ret->status = get32(slot + 44);
 	ret->enrolled_at = (int64_t)get64(slot + 48);
 	ret->reset_at = (int64_t)get64(slot + 56);
-	ret->file_ino = get64(slot + 64);
-	ret->file_ctime_ns = (int64_t)get64(slot + 72);
+	ret->file.ino = get64(slot + 64);
+	ret->file.ctime_ns = (int64_t)get64(slot + 72);
+	ret->file.size = (int64_t)get64(slot + 80);
 	if (memchr(slot + NAME_OFF, '\0', MFA_RECORD_NAME_MAX + 1) == NULL)
 		return -EBADMSG;
 	memcpy(ret->reset_by, slot + NAME_OFF, sizeof(ret->reset_by) - 1);
@@ -120,36 +127,78 @@ static int decode(const unsigned char slot[SLOT_SIZE], struct mfa_record *ret)
 	return 0;
 }
 
-int mfa_record_read(int fd, struct mfa_record *ret)
+/* Both slots of fd; format-1 slots only when neither format-2 slot is valid. */
+struct slots {
+	struct mfa_record r[2];
+	bool ok[2];
+	bool v1;
+};
+
+static int read_slots(int fd, struct slots *s)
 {
 	unsigned char buf[2 * SLOT_SIZE];
-	struct mfa_record a, b;
 	ssize_t n = pread(fd, buf, sizeof(buf), 0);
-	bool ok_a, ok_b;
 
 	if (n < 0)
 		return -errno;
-	ok_a = n >= SLOT_SIZE && decode(buf, &a) == 0;
-	ok_b = n >= 2 * SLOT_SIZE && decode(buf + SLOT_SIZE, &b) == 0;
-	if (!ok_a && !ok_b) {
-		ok_a = n >= V1_SLOT_SIZE && decode_v1(buf, &a) == 0;
-		ok_b = n >= 2 * V1_SLOT_SIZE && decode_v1(buf + V1_SLOT_SIZE, &b) == 0;
+	*s = (struct slots){ .v1 = false };
+	s->ok[0] = n >= SLOT_SIZE && decode(buf, &s->r[0]) == 0;
+	s->ok[1] = n >= 2 * SLOT_SIZE && decode(buf + SLOT_SIZE, &s->r[1]) == 0;
+	if (!s->ok[0] && !s->ok[1]) {
+		s->ok[0] = n >= V1_SLOT_SIZE && decode_v1(buf, &s->r[0]) == 0;
+		s->ok[1] = n >= 2 * V1_SLOT_SIZE && decode_v1(buf + V1_SLOT_SIZE, &s->r[1]) == 0;
+		s->v1 = s->ok[0] || s->ok[1];
 	}
-	if (!ok_a && !ok_b)
-		return -ENOENT;
-	*ret = (ok_a && (!ok_b || a.seq > b.seq)) ? a : b;
 	return 0;
+}
+
+/* Index of the newest valid slot for which match holds (match NULL: any), -1 none. */
+static int newest(const struct slots *s, mfa_record_match match, const void *arg)
+{
+	int best = -1;
+
+	for (int i = 0; i < 2; i++) {
+		if (!s->ok[i] || (match && !match(&s->r[i], arg)))
+			continue;
+		if (best < 0 || s->r[i].seq > s->r[best].seq)
+			best = i;
+	}
+	return best;
+}
+
+int mfa_record_find(int fd, mfa_record_match match, const void *arg, struct mfa_record *ret)
+{
+	struct slots s;
+	int r, i;
+
+	if ((r = read_slots(fd, &s)) < 0)
+		return r;
+	if ((i = newest(&s, match, arg)) < 0)
+		return -ENOENT;
+	*ret = s.r[i];
+	return 0;
+}
+
+int mfa_record_read(int fd, struct mfa_record *ret)
+{
+	return mfa_record_find(fd, NULL, NULL, ret);
 }
 
 int mfa_record_write(int fd, const struct mfa_record *rec, bool nosync)
 {
-	struct mfa_record cur, next = *rec;
+	struct mfa_record next = *rec;
 	unsigned char slot[SLOT_SIZE];
+	struct slots s;
 	off_t off;
 	ssize_t n;
+	int r, i;
 
-	next.seq = mfa_record_read(fd, &cur) == 0 ? cur.seq + 1 : 1;
-	off = (off_t)(next.seq % 2) * SLOT_SIZE;
+	if ((r = read_slots(fd, &s)) < 0)
+		return r;
+	i = newest(&s, NULL, NULL);
+	next.seq = i < 0 ? 1 : s.r[i].seq + 1;
+	/* The other slot than the newest; format 1 lives inside slot 0, so slot 1 first. */
+	off = (off_t)(s.v1 || i == 0 ? 1 : 0) * SLOT_SIZE;
 	encode(&next, slot);
 	do
 		n = pwrite(fd, slot, sizeof(slot), off);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fsutil.h"
+
 #define MFA_RECORD_NAME_MAX 128 /* == MFA_USER_NAME_MAX, checked in state.c */
 
 struct mfa_record {
@@ -15,18 +17,22 @@ struct mfa_record {
 	int64_t last_step;
 	int64_t locked_until;
 	uint32_t failures;
-	/* Summary of the state file identified by (file_ino, file_ctime_ns); valid only while
-	 * that is still the file in place (every store renames a new file in). */
+	/* Summary of the state file identified by file; valid only while that is still the
+	 * file in place (every store renames a new file in). */
 	uint32_t status;
 	int64_t enrolled_at;
 	int64_t reset_at;
-	uint64_t file_ino;
-	int64_t file_ctime_ns;
+	struct mfa_fs_file_id file;
 	char reset_by[MFA_RECORD_NAME_MAX + 1];
 };
 
+typedef bool (*mfa_record_match)(const struct mfa_record *rec, const void *arg);
+
 /* The newest valid slot of fd: 0, -ENOENT when none is valid (new or torn file). */
 int mfa_record_read(int fd, struct mfa_record *ret);
-/* Writes rec into the slot after the newest valid one (seq+1), then fdatasync()s unless
+/* The newest valid slot for which match(rec, arg) holds: 0, -ENOENT when there is none. */
+int mfa_record_find(int fd, mfa_record_match match, const void *arg, struct mfa_record *ret);
+/* Writes rec (seq: the newest valid one's + 1) into the slot that does not hold the newest
+ * valid record, then fdatasync()s unless
  * nosync (a bulk reset: the caller syncfs()es the batch). */
 int mfa_record_write(int fd, const struct mfa_record *rec, bool nosync);

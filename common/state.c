@@ -79,23 +79,29 @@ int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_l
 	return 0;
 }
 
-/* true when a counter slot of this epoch was applied; otherwise the file's values stand */
+static bool same_epoch(const struct mfa_record *rec, const void *epoch)
+{
+	return rec->epoch == *(const uint64_t *)epoch;
+}
+
+static bool same_file(const struct mfa_record *rec, const void *id)
+{
+	return mfa_fs_file_id_equal(&rec->file, id);
+}
+
+/* true when a record slot of this epoch was applied; otherwise the file's values stand. The
+ * newest slot *of this epoch*: a crash can keep the old state file while the record written
+ * for its replacement survives in the other slot. */
 static bool apply_record(int lock_fd, struct mfa_state *st)
 {
 	struct mfa_record rec;
 
-	if (lock_fd < 0 || mfa_record_read(lock_fd, &rec) < 0 || rec.epoch != st->epoch)
+	if (lock_fd < 0 || mfa_record_find(lock_fd, same_epoch, &st->epoch, &rec) < 0)
 		return false;
 	st->last_step = rec.last_step;
 	st->locked_until = rec.locked_until;
 	st->failures = rec.failures;
 	return true;
-}
-
-static void file_identity(const struct stat *sb, uint64_t *ino, int64_t *ctime_ns)
-{
-	*ino = (uint64_t)sb->st_ino;
-	*ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
 }
 
 static void sodium_freep(char **p)
@@ -140,7 +146,7 @@ int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *
 		return r;
 	if ((r = mfa_state_parse(text, &st, reterr)) < 0)
 		return r;
-	file_identity(&sb, &st.file_ino, &st.file_ctime_ns);
+	mfa_fs_file_id_of(&sb, &st.file);
 	if (lock_fd < 0 && open_lock_file(dir_fd, -1, user, false, &own_lock) == 0)
 		lock_fd = own_lock; /* unlocked read: slots are checksummed, so still consistent */
 	apply_record(lock_fd, &st);
@@ -164,14 +170,12 @@ static int stat_state(int dir_fd, const char *user, struct stat *ret_sb)
 int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
 		      struct mfa_err *reterr)
 {
+	struct mfa_fs_file_id id;
 	struct stat sb;
-	uint64_t ino;
-	int64_t ctime_ns;
 
 	if (stat_state(dir_fd, user, &sb) == 0) {
-		file_identity(&sb, &ino, &ctime_ns);
-		if (ino == st->file_ino && ctime_ns == st->file_ctime_ns &&
-		    apply_record(lock_fd, st))
+		mfa_fs_file_id_of(&sb, &id);
+		if (mfa_fs_file_id_equal(&id, &st->file) && apply_record(lock_fd, st))
 			return 0;
 	}
 	mfa_state_clear(st);
@@ -179,7 +183,7 @@ int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_stat
 }
 
 /* The record for st: its counters, and the summary of the file it was loaded from or stored
- * to (st->file_ino, st->file_ctime_ns). */
+ * to (st->file). */
 static int write_record(int lock_fd, const struct mfa_state *st, bool nosync)
 {
 	struct mfa_record rec = {
@@ -190,8 +194,7 @@ static int write_record(int lock_fd, const struct mfa_state *st, bool nosync)
 		.status = (uint32_t)st->status,
 		.enrolled_at = st->enrolled_at,
 		.reset_at = st->reset_at,
-		.file_ino = st->file_ino,
-		.file_ctime_ns = st->file_ctime_ns,
+		.file = st->file,
 	};
 
 	memcpy(rec.reset_by, st->reset_by, sizeof(rec.reset_by));
@@ -222,7 +225,7 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 	/* The file is in place and authoritative. The record only speeds up later reads: one that
 	 * is not written keeps the old epoch and identity, so it is ignored, never misapplied. */
 	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		file_identity(&sb, &st->file_ino, &st->file_ctime_ns);
+		mfa_fs_file_id_of(&sb, &st->file);
 		(void)write_record(lock_fd, st, flags & MFA_FS_NOSYNC);
 	}
 	return 0;
@@ -240,21 +243,19 @@ int mfa_state_load_summary(int dir_fd, int lock_dir, const char *user,
 {
 	_cleanup_close_ int lock_fd = -1;
 	struct mfa_record rec;
+	struct mfa_fs_file_id id;
 	struct stat sb;
-	uint64_t ino;
-	int64_t ctime_ns;
 	int r;
 
 	if ((r = stat_state(dir_fd, user, &sb)) == -ENOENT)
 		return r;
 	if (r < 0) /* a bad name or an unreadable directory: the full load says which */
 		return mfa_state_load(dir_fd, -1, user, ret_state, reterr);
-	file_identity(&sb, &ino, &ctime_ns);
+	mfa_fs_file_id_of(&sb, &id);
 	/* Anything unusual (unsafe file, no or stale record) is the full load's to judge. */
 	if (mfa_fs_check_stat(&sb, false, true) < 0 || sb.st_size >= MFA_STATE_MAX_SIZE - 1 ||
 	    open_lock_file(dir_fd, lock_dir, user, false, &lock_fd) < 0 ||
-	    mfa_record_read(lock_fd, &rec) < 0 || rec.file_ino != ino ||
-	    rec.file_ctime_ns != ctime_ns || rec.status > MFA_STATUS_RESET)
+	    mfa_record_find(lock_fd, same_file, &id, &rec) < 0 || rec.status > MFA_STATUS_RESET)
 		return mfa_state_load(dir_fd, -1, user, ret_state, reterr);
 	*ret_state = (struct mfa_state){
 		.status = (enum mfa_status)rec.status,
@@ -264,8 +265,7 @@ int mfa_state_load_summary(int dir_fd, int lock_dir, const char *user,
 		.enrolled_at = rec.enrolled_at,
 		.reset_at = rec.reset_at,
 		.epoch = rec.epoch,
-		.file_ino = ino,
-		.file_ctime_ns = ctime_ns,
+		.file = id,
 	};
 	memcpy(ret_state->reset_by, rec.reset_by, sizeof(ret_state->reset_by));
 	return 0;

@@ -8,7 +8,7 @@
  * write leaves the values of the state file, never a mix of two enrollments.
  *
  * The record also carries a summary of the state file (status, times, reset_by) and that
- * file's identity (inode, change time), so listings of many users read 2 x 256 bytes per user
+ * file's identity (inode, change time, size), so listings of many users read 2 x 256 bytes per user
  * instead of parsing every file; a record whose identity is not the file's is never used. */
 #pragma once
 
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "fsutil.h"
 #include "macro.h"
 #include "secret.h"
 #include "user.h"
@@ -45,10 +46,9 @@ struct mfa_state {
 	unsigned n_recovery;
 	char recovery[MFA_RECOVERY_MAX][MFA_RECOVERY_HASH_LEN];
 	uint64_t epoch; /* set by mfa_state_store(); ties the counter record to this file */
-	/* Identity of the file it was loaded from (mfa_state_refresh): every store renames a
-	 * new file into place, so a new inode or change time means new contents. */
-	uint64_t file_ino;
-	int64_t file_ctime_ns;
+	/* Identity of the file it was loaded from or stored to (mfa_state_refresh, the
+	 * record's summary): every store renames a new file into place. */
+	struct mfa_fs_file_id file;
 };
 
 /* Opens state_dir (mfa_fs_open_dir) and its .lock subdirectory, creating the latter. */

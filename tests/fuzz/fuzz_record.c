@@ -41,7 +41,8 @@ static void check_round_trip(const struct mfa_record *a)
 	if (b.epoch != a->epoch || b.last_step != a->last_step || b.failures != a->failures ||
 	    b.locked_until != a->locked_until || b.status != a->status ||
 	    b.enrolled_at != a->enrolled_at || b.reset_at != a->reset_at ||
-	    b.file_ino != a->file_ino || b.file_ctime_ns != a->file_ctime_ns ||
+	    b.file.ino != a->file.ino || b.file.ctime_ns != a->file.ctime_ns ||
+	    b.file.size != a->file.size ||
 	    strcmp(b.reset_by, a->reset_by) != 0)
 		abort();
 	close(fd);

@@ -238,13 +238,13 @@ static void test_corrupt_slot_falls_back_to_other(void **state)
 	_cleanup_close_ int lk = -1;
 	unsigned char junk[8] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4 };
 
-	store(f, "alice", &a); /* the store's record: seq 1, slot 1 (256-byte slots) */
+	store(f, "alice", &a); /* the store's record: seq 1, slot 0 (256-byte slots) */
 	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
-	a.last_step = 500; /* seq 2: slot 0 */
+	a.last_step = 500; /* seq 2: slot 1 */
 	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
-	a.last_step = 501; /* seq 3: slot 1, torn below */
+	a.last_step = 501; /* seq 3: slot 0, torn below */
 	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
-	assert_int_equal(pwrite(lk, junk, sizeof(junk), 256 + 24), (ssize_t)sizeof(junk));
+	assert_int_equal(pwrite(lk, junk, sizeof(junk), 24), (ssize_t)sizeof(junk));
 	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
 	assert_int_equal(b.last_step, 500);
 	mfa_state_clear(&b);
@@ -296,39 +296,102 @@ static void test_refresh_rereads_counters_or_reloads(void **state)
 	mfa_state_clear(&a);
 }
 
+/* One format-1 slot (64 bytes: counters only, BLAKE2b-128 of the first 48 bytes at 48). */
+static void v1_slot(unsigned char slot[64], uint64_t seq, uint64_t epoch, int64_t last_step,
+		    uint32_t failures)
+{
+	uint32_t u32;
+	uint64_t u64;
+
+	memset(slot, 0, 64);
+	u32 = htole32(0x4d464163u), memcpy(slot, &u32, 4);
+	u32 = htole32(1), memcpy(slot + 4, &u32, 4);
+	u64 = htole64(seq), memcpy(slot + 8, &u64, 8);
+	u64 = htole64(epoch), memcpy(slot + 16, &u64, 8);
+	u64 = htole64((uint64_t)last_step), memcpy(slot + 24, &u64, 8);
+	u32 = htole32(failures), memcpy(slot + 40, &u32, 4);
+	crypto_generichash(slot + 48, 16, slot, 48, NULL, 0);
+}
+
 /* A lock file of record format 1 (two 64-byte slots, counters only) still counts after an
  * upgrade: the last accepted step and the failures survive (no replay of a code used just
- * before it), and the first write turns it into format 2. */
+ * before it). The first format-2 write goes to slot 1 and leaves the format-1 bytes alone, so
+ * tearing it costs nothing; the write after it replaces them. */
 static void test_format1_record_is_read_then_replaced(void **state)
 {
 	struct fx *f = *state;
 	struct mfa_state a = enrolled(), b;
 	_cleanup_close_ int lk = -1;
-	unsigned char slot[64] = { 0 };
-	uint32_t u32;
-	uint64_t u64;
+	unsigned char v1[128], now[128], junk[8] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4 };
 
 	store(f, "alice", &a);
 	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
-	u32 = htole32(0x4d464163u), memcpy(slot, &u32, 4);
-	u32 = htole32(1), memcpy(slot + 4, &u32, 4);
-	u64 = htole64(7), memcpy(slot + 8, &u64, 8);
-	u64 = htole64(a.epoch), memcpy(slot + 16, &u64, 8);
-	u64 = htole64(4242), memcpy(slot + 24, &u64, 8);
-	u32 = htole32(3), memcpy(slot + 40, &u32, 4);
-	crypto_generichash(slot + 48, 16, slot, 48, NULL, 0);
+	v1_slot(v1, 6, a.epoch, 4241, 2);
+	v1_slot(v1 + 64, 7, a.epoch, 4242, 3); /* the newer one */
 	assert_int_equal(ftruncate(lk, 0), 0);
-	assert_int_equal(pwrite(lk, slot, sizeof(slot), 0), (ssize_t)sizeof(slot));
+	assert_int_equal(pwrite(lk, v1, sizeof(v1), 0), (ssize_t)sizeof(v1));
 	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
 	assert_int_equal(b.last_step, 4242);
 	assert_int_equal(b.failures, 3);
 	b.last_step = 4243;
 	assert_int_equal(mfa_state_store_counters(lk, &b), 0);
+	assert_int_equal(pread(lk, now, sizeof(now), 0), (ssize_t)sizeof(now));
+	assert_memory_equal(now, v1, sizeof(v1));
 	mfa_state_clear(&b);
 	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "alice", &b, NULL), 0);
 	assert_null(b.secret); /* from the new record's summary */
 	assert_int_equal(b.last_step, 4243);
 	mfa_state_clear(&b);
+	/* That first write torn: the format-1 values are still there. */
+	assert_int_equal(pwrite(lk, junk, sizeof(junk), 256 + 24), (ssize_t)sizeof(junk));
+	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
+	assert_int_equal(b.last_step, 4242);
+	mfa_state_clear(&b);
+	mfa_state_clear(&a);
+}
+
+/* A crash can keep the old state file (a bulk reset's rename not yet on disk) while the record
+ * written for its replacement, with the new epoch, is: the old file's counters are then those
+ * of the other slot, not the older ones inside the file (no lockout lifted, no replay). */
+static void test_record_of_lost_replacement_keeps_old_counters(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), lost = { 0 }, b;
+	_cleanup_close_ int lk = -1;
+
+	store(f, "alice", &a); /* the file: last_step 123, failures 2, not locked */
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	a.last_step = 900;
+	a.failures = 0;
+	a.locked_until = 1800000000;
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	mfa_state_make_reset(&lost, "bob", 1700000100);
+	lost.epoch = a.epoch + 1; /* the replacement's epoch, its file never written */
+	assert_int_equal(mfa_state_store_counters(lk, &lost), 0);
+	assert_int_equal(mfa_state_load(f->dfd, lk, "alice", &b, NULL), 0);
+	assert_int_equal(b.status, MFA_STATUS_ENROLLED);
+	assert_int_equal(b.last_step, 900);
+	assert_int_equal(b.locked_until, 1800000000);
+	mfa_state_clear(&b);
+	mfa_state_clear(&lost);
+	mfa_state_clear(&a);
+}
+
+/* The listing refuses an unsafe file even with a record that describes it exactly. */
+static void test_summary_checks_file_even_with_matching_record(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), sum;
+	_cleanup_close_ int lk = -1;
+	struct stat sb;
+
+	store(f, "alice", &a);
+	assert_int_equal(fchmodat(f->dfd, "alice", 0640, 0), 0);
+	assert_int_equal(fstatat(f->dfd, "alice", &sb, AT_SYMLINK_NOFOLLOW), 0);
+	mfa_fs_file_id_of(&sb, &a.file);
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	assert_int_equal(mfa_state_load_summary(f->dfd, -1, "alice", &sum, NULL), -EPERM);
 	mfa_state_clear(&a);
 }
 
@@ -554,6 +617,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_corrupt_slot_falls_back_to_other, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_record_of_other_epoch_ignored, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_format1_record_is_read_then_replaced, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_record_of_lost_replacement_keeps_old_counters, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_summary_checks_file_even_with_matching_record, setup,
 					teardown),
 	cmocka_unit_test_setup_teardown(test_summary_from_record_matches_full_load, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_summary_of_bulk_reset, setup, teardown),
