@@ -93,24 +93,19 @@ static int normalise_b32(const char *b32, char *out, size_t size)
 	return n == 0 ? -EINVAL : 0;
 }
 
-/* sodium_munlock() wipes, then unlocks. */
-static void scratch_unlock(char (*p)[2 * MFA_SECRET_B32_MAX])
-{
-	(void)sodium_munlock(*p, sizeof(*p));
-}
-
 int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret)
 {
-	/* A locked stack copy for the microseconds of the decode, wiped on every path: four
-	 * system calls where a guarded sodium_malloc() costs nine on every login. A failed
-	 * mlock (RLIMIT_MEMLOCK) is not fatal, as in sodium_malloc(); the wipe still happens. */
-	_cleanup_(scratch_unlock) char scratch[2 * MFA_SECRET_B32_MAX];
-	const size_t scratch_len = sizeof(scratch);
+	/* Guarded memory, not a locked stack buffer: sodium_mlock() cannot keep an unaligned
+	 * stack range out of core dumps, and its munlock would unlock whole stack pages of a
+	 * host process that locked them itself. */
+	const size_t scratch_len = 2 * MFA_SECRET_B32_MAX;
+	char *scratch = sodium_malloc(scratch_len);
 	char *raw = NULL;
 	size_t raw_len = 0;
 	int r;
 
-	(void)sodium_mlock(scratch, scratch_len);
+	if (!scratch)
+		return -ENOMEM;
 	r = normalise_b32(b32, scratch, scratch_len);
 	if (r == 0 && oath_base32_decode(scratch, strlen(scratch), &raw, &raw_len) != OATH_OK)
 		r = -EINVAL;
@@ -122,6 +117,7 @@ int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret)
 		sodium_memzero(raw, raw_len);
 		free(raw);
 	}
+	sodium_free(scratch);
 	return r;
 }
 

@@ -1,6 +1,7 @@
-/* mfa-resetd: RESET, RESET-GROUP and UNLOCK. Every target is authorized on its own
- * (mfa_user_may_reset: current NSS groups), reset under the user's lock without fsync, and
- * the whole batch made durable by one syncfs() before any "ok" goes out. */
+/* mfa-resetd: RESET, RESET-GROUP and UNLOCK. The actor is checked once per request
+ * (resetd_require_admin: current NSS groups), every target on its own
+ * (mfa_user_may_reset_target), reset under the user's lock without fsync, and the whole batch
+ * made durable by one syncfs() before any "ok" goes out. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -104,16 +104,15 @@ static int list_cb(const char *user, void *userdata)
 
 int resetd_list(struct resetd_ctx *c)
 {
+	_cleanup_close_ int lock_dir = -1;
 	struct list_ctx l = { .c = c, .lock_dir = -1 };
 	int r;
 
 	if (!resetd_require_admin(c, "list", -1))
 		return 0;
 	resetd_log_request(c, "list", "ok", NULL, -1);
-	l.lock_dir = lock_dir_of(c);
+	l.lock_dir = lock_dir = lock_dir_of(c);
 	r = mfa_state_foreach_user(c->dir_fd, list_cb, &l);
-	if (l.lock_dir >= 0)
-		close(l.lock_dir);
 	if (r == -EPIPE)
 		return r;
 	if (r < 0) {
