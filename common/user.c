@@ -262,6 +262,14 @@ int mfa_user_is_enforced(const struct mfa_config *cfg, const char *name)
 	return r == 0;
 }
 
+static int copy_name(const struct pwbuf *pw, char *buf, size_t size)
+{
+	if (strlen(pw->pw.pw_name) >= size)
+		return -ENOBUFS;
+	strcpy(buf, pw->pw.pw_name);
+	return 0;
+}
+
 int mfa_user_name_of(uid_t uid, char *buf, size_t size)
 {
 	_cleanup_(pwbuf_free) struct pwbuf pw = { .buf = NULL };
@@ -269,10 +277,21 @@ int mfa_user_name_of(uid_t uid, char *buf, size_t size)
 
 	if ((r = lookup_pw(NULL, uid, &pw)) < 0)
 		return r;
-	if (strlen(pw.pw.pw_name) >= size)
-		return -ENOBUFS;
-	strcpy(buf, pw.pw.pw_name);
-	return 0;
+	return copy_name(&pw, buf, size);
+}
+
+int mfa_user_canonical(const char *name, char *buf, size_t size)
+{
+	_cleanup_(pwbuf_free) struct pwbuf pw = { .buf = NULL };
+	int r;
+
+	if (mfa_user_validate(name) < 0)
+		return -EINVAL;
+	if ((r = lookup_pw(name, 0, &pw)) < 0)
+		return r;
+	if (mfa_user_validate(pw.pw.pw_name) < 0)
+		return -EINVAL;
+	return copy_name(&pw, buf, size);
 }
 
 int mfa_user_is_admin(const struct mfa_config *cfg, uid_t actor_uid, const char *actor)

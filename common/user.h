@@ -38,6 +38,13 @@ int mfa_user_is_enforced(const struct mfa_config *cfg, const char *name);
 /* The name of uid through NSS into buf. -ENOENT unknown uid. */
 int mfa_user_name_of(uid_t uid, char *buf, size_t size);
 
+/* The name NSS gives the user called name (pw_name of getpwnam(name)) into buf. It differs
+ * from name where NSS matches aliases: case-insensitively (sssd's AD provider by default),
+ * with or without a domain part. Everything kept per user is kept under this name, so one
+ * account has one token whatever spelling logs in. -ENOENT unknown, -EINVAL when name or
+ * NSS's name is not a valid user name, -ENOBUFS buf too small. */
+int mfa_user_canonical(const char *name, char *buf, size_t size);
+
 enum mfa_reset_verdict {
 	MFA_RESET_ALLOWED,
 	MFA_RESET_NOT_ADMIN,    /* actor in no reset.admin_groups (and not root) */

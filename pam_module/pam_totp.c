@@ -110,17 +110,41 @@ static int decide(struct totp_ctx *ctx, int enforced, struct mfa_state *st)
 static int read_state(struct totp_ctx *ctx, struct mfa_state *st, int *dir_r,
 		      struct mfa_err *err)
 {
-	*dir_r = mfa_state_open_dir(ctx->cfg.state_dir, &ctx->dir_fd);
+	if (ctx->dir_fd < 0)
+		*dir_r = mfa_state_open_dir(ctx->cfg.state_dir, &ctx->dir_fd);
 	if (*dir_r < 0)
 		return *dir_r;
 	return mfa_state_load(ctx->dir_fd, -1, ctx->user, st, err);
+}
+
+/* From here on the user is NSS's own name for them: where NSS also answers for another
+ * spelling (a case-insensitive directory), "ALICE" must reach alice's token, never enroll a
+ * second one. The state is read again under that name. 0, or -ENOENT unknown user, other < 0
+ * lookup failure. */
+static int use_canonical_name(struct totp_ctx *ctx, struct mfa_state *st, int *dir_r,
+			      int *state_r, struct mfa_err *err)
+{
+	struct mfa_event ev;
+	int r;
+
+	r = mfa_user_canonical(ctx->user, ctx->canonical, sizeof(ctx->canonical));
+	if (r < 0)
+		return r == -EINVAL ? -ENOENT : r;
+	if (strcmp(ctx->canonical, ctx->user) == 0)
+		return 0;
+	ctx->user = ctx->canonical;
+	ev = totp_event("auth", ctx->user, "decided", "nss-name");
+	totp_log(ctx, LOG_DEBUG, &ev);
+	mfa_state_clear(st);
+	*state_r = read_state(ctx, st, dir_r, err);
+	return 0;
 }
 
 static int authenticate(struct totp_ctx *ctx)
 {
 	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	struct mfa_err err = {0};
-	int enforced, dir_r, r;
+	int enforced, canon_r, dir_r = 0, r;
 
 	if ((r = get_user(ctx)) != PAM_SUCCESS)
 		return r;
@@ -129,12 +153,16 @@ static int authenticate(struct totp_ctx *ctx)
 	if ((r = load_config(ctx)) != PAM_SUCCESS)
 		return r;
 	/* An enrolled user is asked for a code whatever the policy says, and only a name NSS
-	 * knew can have enrolled (or been reset), so ordinary logins skip the NSS lookup: with a
-	 * large directory it is the costliest step of a login (bench/RESULTS.md). */
+	 * knew as its own can have enrolled (use_canonical_name), so ordinary logins skip the
+	 * NSS lookup: with a large directory it is the costliest step of a login
+	 * (bench/RESULTS.md). */
 	r = read_state(ctx, &st, &dir_r, &err);
 	if (r == 0 && st.status == MFA_STATUS_ENROLLED)
 		return decide(ctx, -1, &st);
-	enforced = mfa_user_is_enforced(&ctx->cfg, ctx->user);
+	canon_r = use_canonical_name(ctx, &st, &dir_r, &r, &err);
+	if (canon_r == 0 && r == 0 && st.status == MFA_STATUS_ENROLLED)
+		return decide(ctx, -1, &st);
+	enforced = canon_r < 0 ? canon_r : mfa_user_is_enforced(&ctx->cfg, ctx->user);
 	if (enforced == -ENOENT) {
 		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=unknown-user");
 		return PAM_USER_UNKNOWN;

@@ -25,7 +25,8 @@ struct totp_args {
 struct totp_ctx {
 	pam_handle_t *pamh;
 	struct totp_args args;
-	const char *user; /* validated */
+	const char *user; /* validated; after an NSS lookup, NSS's own name (canonical) */
+	char canonical[MFA_USER_NAME_MAX + 1];
 	struct mfa_config cfg;
 	int dir_fd;
 };

@@ -420,6 +420,26 @@ def test_enrolled_user_needs_no_nss_lookup(e):
     check(e.show("ghost").startswith("status=reset"), "reset state changed", e.show("ghost"))
 
 
+def test_alias_spelling_reaches_the_canonical_token(e):
+    # NSS answering for "ALICE" with alice's entry (a case-insensitive directory): whoever
+    # knows alice's password must not enroll a token of their own by typing "ALICE".
+    e.env["LD_PRELOAD"] = os.environ["NSS_ALIAS_LIB"] + " " + e.env["LD_PRELOAD"]
+    e.enroll("alice")
+    r = e.login("ALICE", "enroll:0", "enroll:0", "enroll:0")
+    check(r.code == PAM_AUTH_ERR, "an alias enrolled a second token", r)
+    check(not any(line.startswith("Key: ") for line in r.info), "enrollment shown", r)
+    check(not os.path.exists(e.state_file("ALICE")), "state kept under the alias")
+    r = e.login("ALICE", "code:1")
+    check(r.code == PAM_SUCCESS, "alias refused alice's own code", r)
+    check(r.logged("event=verify", "user='alice'", "result=ok"), "not logged as alice", r)
+    # Enrollment through an alias is saved under NSS's name.
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    r = e.login("ALICE", "enroll:0")
+    check(r.code == PAM_SUCCESS, "enrollment through the alias failed", r)
+    check(e.show("alice").startswith("status=enrolled"), "not saved for alice", e.show("alice"))
+    check(not os.path.exists(e.state_file("ALICE")), "state saved under the alias")
+
+
 # --- bad state and config -------------------------------------------------------------
 
 def test_corrupt_state(e):
