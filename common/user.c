@@ -306,20 +306,39 @@ int mfa_user_is_admin(const struct mfa_config *cfg, uid_t actor_uid, const char 
 int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
 		       const char *target)
 {
+	char name[MFA_USER_NAME_MAX + 1];
 	int r;
 
 	if ((r = mfa_user_is_admin(cfg, actor_uid, actor)) < 0)
 		return r;
 	if (r == 0)
 		return MFA_RESET_NOT_ADMIN;
-	return mfa_user_may_reset_target(cfg, actor_uid, actor, target);
+	return mfa_user_may_reset_target(cfg, actor_uid, actor, target, name, sizeof(name));
+}
+
+/* The verdict for target m, whom NSS knows. */
+static int target_verdict(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
+			  const char *target, struct member *m)
+{
+	bool self;
+	int r;
+
+	if (actor_uid == 0)
+		return MFA_RESET_ALLOWED;
+	/* Themself by name, or through another name for the same uid. */
+	self = (actor && strcmp(actor, target) == 0) || m->pw.pw.pw_uid == actor_uid;
+	if (self && !cfg->reset.allow_self_reset)
+		return MFA_RESET_SELF;
+	r = member_of_any(m, &cfg->reset.protected_groups);
+	if (r < 0)
+		return r;
+	return r ? MFA_RESET_PROTECTED : MFA_RESET_ALLOWED;
 }
 
 int mfa_user_may_reset_target(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
-			      const char *target)
+			      const char *target, char *ret_name, size_t size)
 {
 	_cleanup_(member_free) struct member m = { .pw.buf = NULL };
-	bool self;
 	int r;
 
 	if (mfa_user_validate(target) < 0)
@@ -329,16 +348,12 @@ int mfa_user_may_reset_target(const struct mfa_config *cfg, uid_t actor_uid, con
 		return MFA_RESET_UNKNOWN_USER;
 	if (r < 0)
 		return r;
-	if (actor_uid == 0)
+	if (mfa_user_validate(m.pw.pw.pw_name) < 0)
+		return MFA_RESET_INVALID_NAME;
+	r = target_verdict(cfg, actor_uid, actor, target, &m);
+	if (r == MFA_RESET_ALLOWED && (r = copy_name(&m.pw, ret_name, size)) == 0)
 		return MFA_RESET_ALLOWED;
-	/* Themself by name, or through another name for the same uid. */
-	self = (actor && strcmp(actor, target) == 0) || m.pw.pw.pw_uid == actor_uid;
-	if (self && !cfg->reset.allow_self_reset)
-		return MFA_RESET_SELF;
-	r = member_of_any(&m, &cfg->reset.protected_groups);
-	if (r < 0)
-		return r;
-	return r ? MFA_RESET_PROTECTED : MFA_RESET_ALLOWED;
+	return r;
 }
 
 const char *mfa_reset_verdict_to_string(enum mfa_reset_verdict v)

@@ -63,9 +63,11 @@ int mfa_user_is_admin(const struct mfa_config *cfg, uid_t actor_uid, const char 
 int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
 		       const char *target);
 /* The same for an actor already found to be an administrator (mfa_user_is_admin) in this
- * request: the target checks only, so a bulk request looks the actor up once, not per target. */
+ * request: the target checks only, so a bulk request looks the actor up once, not per target.
+ * When allowed, ret_name (size >= MFA_USER_NAME_MAX + 1) holds NSS's own name for the target
+ * (see mfa_user_canonical), the name whose state is to be changed. */
 int mfa_user_may_reset_target(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
-			      const char *target);
+			      const char *target, char *ret_name, size_t size);
 const char *mfa_reset_verdict_to_string(enum mfa_reset_verdict v);
 
 /* Members of group: its member list plus users whose primary group it is (getpwent).

@@ -19,6 +19,13 @@ struct outcome {
 	bool hide_name; /* do not log the target name */
 };
 
+/* One target: its outcome, and NSS's own name for it once authorized (the state changed is
+ * that name's, and the audit line names it). */
+struct target {
+	struct outcome o;
+	char name[MFA_USER_NAME_MAX + 1];
+};
+
 typedef int (*target_op)(struct resetd_ctx *c, const char *name, int64_t now);
 
 int resetd_require_admin(struct resetd_ctx *c, const char *event, long long count)
@@ -96,22 +103,25 @@ static struct outcome op_outcome(int r)
 	}
 }
 
+/* Replies name the target as requested; audit lines name the account whose state changed. */
 static void finish(struct resetd_ctx *c, const char *event, const char *what, char *const *t,
-		   struct outcome *o, size_t n, size_t pre_failed)
+		   struct target *tg, size_t n, size_t pre_failed)
 {
 	size_t n_ok = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (!o[i].code) {
+		const struct outcome *o = &tg[i].o;
+		const char *logged = tg[i].name[0] ? tg[i].name : t[i];
+
+		if (!o->code) {
 			fprintf(c->out, "ok %s %s\n", t[i], what);
-			resetd_log_target(c, event, t[i], "ok", NULL);
+			resetd_log_target(c, event, logged, "ok", NULL);
 			n_ok++;
 			continue;
 		}
-		fprintf(c->out, "err %s %s %s\n", t[i], o[i].code, o[i].msg);
-		resetd_log_target(c, event, o[i].hide_name ? NULL : t[i],
-				  strcmp(o[i].code, "io-error") == 0 ? "error" : "refused",
-				  o[i].code);
+		fprintf(c->out, "err %s %s %s\n", t[i], o->code, o->msg);
+		resetd_log_target(c, event, o->hide_name ? NULL : logged,
+				  strcmp(o->code, "io-error") == 0 ? "error" : "refused", o->code);
 	}
 	fprintf(c->out, "end ok=%zu failed=%zu\n", n_ok, n - n_ok + pre_failed);
 }
@@ -119,30 +129,33 @@ static void finish(struct resetd_ctx *c, const char *event, const char *what, ch
 static int run_targets(struct resetd_ctx *c, const char *event, const char *what, target_op op,
 		       char *const *t, size_t n, size_t pre_failed)
 {
-	_cleanup_free_ struct outcome *o = calloc(n ? n : 1, sizeof(*o));
+	_cleanup_free_ struct target *tg = calloc(n ? n : 1, sizeof(*tg));
 	int64_t now = (int64_t)time(NULL);
 	bool any_ok = false;
 
-	if (!o)
+	if (!tg)
 		return -ENOMEM;
 	resetd_log_request(c, event, "accepted", NULL, (long long)n);
 	for (size_t i = 0; i < n; i++) {
 		/* The actor's admin membership was checked for this request
 		 * (resetd_require_admin); each target is checked on its own. */
-		int v = mfa_user_may_reset_target(c->cfg, c->uid, c->actor, t[i]);
+		int v = mfa_user_may_reset_target(c->cfg, c->uid, c->actor, t[i], tg[i].name,
+						  sizeof(tg[i].name));
 
-		o[i] = verdict_outcome(v);
-		if (o[i].code)
+		tg[i].o = verdict_outcome(v);
+		if (tg[i].o.code) {
+			tg[i].name[0] = '\0';
 			continue;
-		o[i] = op_outcome(op(c, t[i], now));
-		any_ok |= !o[i].code;
+		}
+		tg[i].o = op_outcome(op(c, tg[i].name, now));
+		any_ok |= !tg[i].o.code;
 	}
 	/* Durable before anyone is told "ok": one syncfs for the whole batch. */
 	if (any_ok && op == reset_one && syncfs(c->dir_fd) < 0)
 		for (size_t i = 0; i < n; i++)
-			if (!o[i].code)
-				o[i] = op_outcome(-EIO);
-	finish(c, event, what, t, o, n, pre_failed);
+			if (!tg[i].o.code)
+				tg[i].o = op_outcome(-EIO);
+	finish(c, event, what, t, tg, n, pre_failed);
 	return 0;
 }
 

@@ -1,6 +1,5 @@
 /* mfa-resetd: the read-only requests STATUS, LIST and PLAN-GROUP, and group expansion. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,26 +27,28 @@ static void status_line(FILE *out, const char *user, const struct mfa_state *st)
 		st ? st->failures : 0u);
 }
 
-static bool user_exists(const char *name)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-
-	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res;
-}
-
-/* One status line (or err line); 0 ok, -1 failed. lock_dir: see mfa_state_load_summary(). */
-static int status_one(FILE *out, int dir_fd, int lock_dir, const char *user, bool check_nss)
+/* One status line (or err line); 0 ok, -1 failed. lock_dir: see mfa_state_load_summary().
+ * A name asked for (by_nss) is read under NSS's own name for it, as the module keeps it
+ * ("ALICE" in a case-insensitive directory shows alice); a name NSS does not know shows its
+ * left-behind state, if any. Names from the state directory are read as they are. */
+static int status_one(FILE *out, int dir_fd, int lock_dir, const char *user, bool by_nss)
 {
 	struct mfa_state st = { 0 };
-	int r;
+	char name[MFA_USER_NAME_MAX + 1];
+	const char *key = user;
+	int r, known = 1;
 
 	if (mfa_user_validate(user) < 0) {
 		fprintf(out, "err %s invalid-name not a valid user name\n", user);
 		return -1;
 	}
-	r = mfa_state_load_summary(dir_fd, lock_dir, user, &st, NULL);
-	if (r == -ENOENT && check_nss && !user_exists(user)) {
+	if (by_nss) {
+		known = mfa_user_canonical(user, name, sizeof(name));
+		if (known == 0)
+			key = name;
+	}
+	r = mfa_state_load_summary(dir_fd, lock_dir, key, &st, NULL);
+	if (r == -ENOENT && known == -ENOENT) {
 		fprintf(out, "err %s unknown-user no such user\n", user);
 		return -1;
 	}

@@ -48,9 +48,9 @@ class Env:
                     % self.sock)
         self.daemon = None
 
-    def start(self):
+    def start(self, preload=''):
         env = dict(os.environ)
-        pre = env.get('LD_PRELOAD', '')
+        pre = ' '.join(x for x in (env.get('LD_PRELOAD', ''), preload) if x)
         env['LD_PRELOAD'] = (pre + ' ' if pre else '') + 'libnss_wrapper.so'
         env['NSS_WRAPPER_PASSWD'] = self.passwd
         env['NSS_WRAPPER_GROUP'] = self.group
@@ -149,6 +149,24 @@ def case_non_admin_refused(e):
     check(e.raw('alice') == before, 'state changed by a refused request')
     check(log_has(e, r"event=reset .*mallory.*uid=2030.*result=refused.*reason=not-admin"),
           'refusal not logged: ' + e.logtext())
+
+
+def case_alias_target_resets_the_account(e):
+    # NSS answering for "ALICE" with alice's entry (a case-insensitive directory): the reset
+    # must reach alice's state, the one her logins use, not create one under "ALICE".
+    e.daemon.terminate()
+    e.daemon.wait()
+    e.start(preload=os.environ['NSS_ALIAS_LIB'])
+    e.seed('alice')
+    p = e.run('admin1', '--yes', 'ALICE')
+    expect(p, 0, 'reset through another spelling')
+    assert_reset(e, 'alice', 'admin1')
+    check(not os.path.exists(os.path.join(e.state, 'ALICE')), 'state made for the alias')
+    check(log_has(e, r"event=reset .*admin1.*target='alice'.*result=ok"),
+          'audit line does not name the account: ' + e.logtext())
+    st = e.run('admin1', '--status', 'ALICE')
+    expect(st, 0, 'status through another spelling')
+    check('reset' in st.stdout, 'status did not show alice\'s state: ' + st.stdout)
 
 
 def case_root_allowed(e):

@@ -244,17 +244,37 @@ static void test_may_reset_verdicts(void **s)
 static void test_may_reset_target_verdicts(void **s)
 {
 	struct mfa_config c = policy();
+	char name[MFA_USER_NAME_MAX + 1] = "";
 
 	(void)s;
-	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "alice"), MFA_RESET_ALLOWED);
-	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "bob"), MFA_RESET_SELF);
-	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "carol"),
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "alice", name, sizeof(name)),
+			 MFA_RESET_ALLOWED);
+	assert_string_equal(name, "alice");
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "bob", name, sizeof(name)),
+			 MFA_RESET_SELF);
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "carol", name, sizeof(name)),
 			 MFA_RESET_PROTECTED);
-	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "nosuchuser"),
-			 MFA_RESET_UNKNOWN_USER);
-	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "-x"),
+	assert_int_equal(
+		mfa_user_may_reset_target(&c, 1002, "bob", "nosuchuser", name, sizeof(name)),
+		MFA_RESET_UNKNOWN_USER);
+	assert_int_equal(mfa_user_may_reset_target(&c, 1002, "bob", "-x", name, sizeof(name)),
 			 MFA_RESET_INVALID_NAME);
-	assert_int_equal(mfa_user_may_reset_target(&c, 0, "root", "carol"), MFA_RESET_ALLOWED);
+	assert_int_equal(mfa_user_may_reset_target(&c, 0, "root", "carol", name, sizeof(name)),
+			 MFA_RESET_ALLOWED);
+	assert_string_equal(name, "carol");
+	assert_int_equal(mfa_user_may_reset_target(&c, 0, "root", "carol", name, 3), -ENOBUFS);
+}
+
+static void test_canonical_name_is_nss_own(void **s)
+{
+	char name[MFA_USER_NAME_MAX + 1];
+
+	(void)s;
+	assert_int_equal(mfa_user_canonical("alice", name, sizeof(name)), 0);
+	assert_string_equal(name, "alice");
+	assert_int_equal(mfa_user_canonical("nosuchuser", name, sizeof(name)), -ENOENT);
+	assert_int_equal(mfa_user_canonical("../etc", name, sizeof(name)), -EINVAL);
+	assert_int_equal(mfa_user_canonical("alice", name, 3), -ENOBUFS);
 }
 
 static void test_self_reset_through_an_alias_of_the_same_uid(void **s)
@@ -335,6 +355,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_admin_is_current_group_member_or_root),
 	cmocka_unit_test(test_may_reset_verdicts),
 	cmocka_unit_test(test_may_reset_target_verdicts),
+	cmocka_unit_test(test_canonical_name_is_nss_own),
 	cmocka_unit_test(test_self_reset_through_an_alias_of_the_same_uid),
 	cmocka_unit_test(test_group_members_of_large_group),
 	cmocka_unit_test(test_group_members_include_primary),
