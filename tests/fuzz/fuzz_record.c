@@ -1,9 +1,9 @@
 /* libFuzzer target: the lock file's record decoder (mfa_record_read). The input is the
- * file's content; every 256-byte slot gets a valid checksum first (layout in
- * common/record.c: BLAKE2b-128 of bytes 0..239 at 240), so the fuzzer reaches the field
- * checks behind it instead of stopping at the checksum. A decoded record must hold a
- * terminated reset_by of at most MFA_RECORD_NAME_MAX bytes and survive a write and re-read
- * unchanged. */
+ * file's content; every slot gets a valid checksum first (layout in common/record.c:
+ * BLAKE2b-128 of bytes 0..239 at 240 of a 256-byte slot; of bytes 0..47 at 48 of a 64-byte
+ * format-1 slot), so the fuzzer reaches the field checks behind it instead of stopping at
+ * the checksum. A decoded record must hold a terminated reset_by of at most
+ * MFA_RECORD_NAME_MAX bytes and survive a write and re-read unchanged. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,8 @@
 #define SLOT 256
 #define SUM_OFF 240
 #define SUM_LEN 16
+#define V1_SLOT 64
+#define V1_SUM_OFF 48
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,6 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd;
 
 	memcpy(buf, data, len);
+	/* Format-1 sums first (inside format-2 slot 0, so covered by its sum): an input whose
+	 * version fields say 1 reaches the format-1 decoder's field checks too. */
+	for (size_t off = 0; off + V1_SLOT <= len && off < 2 * V1_SLOT; off += V1_SLOT)
+		crypto_generichash(buf + off + V1_SUM_OFF, SUM_LEN, buf + off, V1_SUM_OFF, NULL, 0);
 	for (size_t off = 0; off + SLOT <= len; off += SLOT)
 		crypto_generichash(buf + off + SUM_OFF, SUM_LEN, buf + off, SUM_OFF, NULL, 0);
 	fd = memfd_with(buf, len);
