@@ -137,11 +137,12 @@ struct slots {
 static int read_slots(int fd, struct slots *s)
 {
 	unsigned char buf[2 * SLOT_SIZE];
-	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	ssize_t n;
 
+	*s = (struct slots){ .v1 = false };
+	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0)
 		return -errno;
-	*s = (struct slots){ .v1 = false };
 	s->ok[0] = n >= SLOT_SIZE && decode(buf, &s->r[0]) == 0;
 	s->ok[1] = n >= 2 * SLOT_SIZE && decode(buf + SLOT_SIZE, &s->r[1]) == 0;
 	if (!s->ok[0] && !s->ok[1]) {
