@@ -6,8 +6,9 @@
  * A write goes to the slot that does not hold the newest valid record, so a torn write never
  * costs the newest one. Readers pick the newest valid slot that fits what they hold (the
  * state file's epoch, or its identity): after a crash that kept the old state file but not
- * the record written for its replacement, the other slot still has the old file's values. Files of format 1 (two 64-byte slots of counters) are
- * still read, until the first write replaces them. */
+ * the record written for its replacement, the other slot still has the old file's values.
+ * Files of format 1 (two 64-byte slots of counters) are still read, until the first write
+ * replaces them. */
 #include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
