@@ -3,8 +3,9 @@
  * status, enrolled_at, reset_at, the state file's inode, change time and size, reset_by
  * (NUL-padded), then a BLAKE2b-128 of everything before it.
  *
- * A write goes to the slot that does not hold the newest valid record, so a torn write never
- * costs the newest one. Readers pick the newest valid slot that fits what they hold (the
+ * A write goes to a slot of another epoch (or an invalid one) before one of its own epoch, and
+ * between two of its own epoch to the older, so a torn write never costs the newest value for
+ * the live state file. Readers pick the newest valid slot that fits what they hold (the
  * state file's epoch, or its identity): after a crash that kept the old state file but not
  * the record written for its replacement, the other slot still has the old file's values.
  * Files of format 1 (two 64-byte slots of counters) are still read, until the first write
@@ -186,7 +187,27 @@ int mfa_record_read(int fd, struct mfa_record *ret)
 	return mfa_record_find(fd, NULL, NULL, ret);
 }
 
-int mfa_record_write(int fd, const struct mfa_record *rec, bool nosync)
+/* The slot a write may overwrite, keep: the epoch of the state file in place. A slot that is
+ * invalid or of another epoch goes first, and only between two slots of the live epoch the
+ * older: the newest value for the live file is never the one at risk. After a crash that kept
+ * a batch reset's record but not its rename, the next login's write (torn by another crash)
+ * then costs the lost reset's slot, not the only one that matches the file. Format 1 lives
+ * inside slot 0, so slot 1 first. */
+static int victim(const struct slots *s, uint64_t keep)
+{
+	bool live[2];
+
+	if (s->v1)
+		return 1;
+	for (int i = 0; i < 2; i++)
+		live[i] = s->ok[i] && s->r[i].epoch == keep;
+	if (live[0] != live[1])
+		return live[0] ? 1 : 0;
+	/* Both of the live epoch, or neither: the one that is not the newest valid slot. */
+	return newest(s, NULL, NULL) == 0 ? 1 : 0;
+}
+
+int mfa_record_write(int fd, const struct mfa_record *rec, uint64_t keep, bool nosync)
 {
 	struct mfa_record next = *rec;
 	unsigned char slot[SLOT_SIZE];
@@ -199,8 +220,7 @@ int mfa_record_write(int fd, const struct mfa_record *rec, bool nosync)
 		return r;
 	i = newest(&s, NULL, NULL);
 	next.seq = i < 0 ? 1 : s.r[i].seq + 1;
-	/* The other slot than the newest; format 1 lives inside slot 0, so slot 1 first. */
-	off = (off_t)(s.v1 || i == 0 ? 1 : 0) * SLOT_SIZE;
+	off = (off_t)victim(&s, keep) * SLOT_SIZE;
 	encode(&next, slot);
 	do
 		n = pwrite(fd, slot, sizeof(slot), off);

@@ -32,7 +32,8 @@ typedef bool (*mfa_record_match)(const struct mfa_record *rec, const void *arg);
 int mfa_record_read(int fd, struct mfa_record *ret);
 /* The newest valid slot for which match(rec, arg) holds: 0, -ENOENT when there is none. */
 int mfa_record_find(int fd, mfa_record_match match, const void *arg, struct mfa_record *ret);
-/* Writes rec (seq: the newest valid one's + 1) into the slot that does not hold the newest
- * valid record, then fdatasync()s unless
- * nosync (a bulk reset: the caller syncfs()es the batch). */
-int mfa_record_write(int fd, const struct mfa_record *rec, bool nosync);
+/* Writes rec (seq: the newest valid one's + 1), then fdatasync()s unless nosync (a bulk reset:
+ * the caller syncfs()es the batch). keep is the epoch of the state file in place (rec->epoch
+ * for a counter write, the replaced file's for a store): the newest slot of that epoch is
+ * never overwritten while the other slot is invalid or of another epoch. */
+int mfa_record_write(int fd, const struct mfa_record *rec, uint64_t keep, bool nosync);

@@ -184,7 +184,7 @@ int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_stat
 
 /* The record for st: its counters, and the summary of the file it was loaded from or stored
  * to (st->file). */
-static int write_record(int lock_fd, const struct mfa_state *st, bool nosync)
+static int write_record(int lock_fd, const struct mfa_state *st, uint64_t keep, bool nosync)
 {
 	struct mfa_record rec = {
 		.epoch = st->epoch,
@@ -198,7 +198,7 @@ static int write_record(int lock_fd, const struct mfa_state *st, bool nosync)
 	};
 
 	memcpy(rec.reset_by, st->reset_by, sizeof(rec.reset_by));
-	return mfa_record_write(lock_fd, &rec, nosync);
+	return mfa_record_write(lock_fd, &rec, keep, nosync);
 }
 
 int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
@@ -226,7 +226,7 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 	 * is not written keeps the old epoch and identity, so it is ignored, never misapplied. */
 	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		mfa_fs_file_id_of(&sb, &st->file);
-		(void)write_record(lock_fd, st, flags & MFA_FS_NOSYNC);
+		(void)write_record(lock_fd, st, old_epoch, flags & MFA_FS_NOSYNC);
 	}
 	return 0;
 }
@@ -235,7 +235,7 @@ int mfa_state_store_counters(int lock_fd, const struct mfa_state *st)
 {
 	if (lock_fd < 0)
 		return -ENOLCK;
-	return write_record(lock_fd, st, false);
+	return write_record(lock_fd, st, st->epoch, false);
 }
 
 int mfa_state_load_summary(int dir_fd, int lock_dir, const char *user,

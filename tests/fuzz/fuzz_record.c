@@ -38,7 +38,7 @@ static void check_round_trip(const struct mfa_record *a)
 	struct mfa_record b;
 	int fd = memfd_with(NULL, 0);
 
-	if (mfa_record_write(fd, a, true) < 0 || mfa_record_read(fd, &b) < 0)
+	if (mfa_record_write(fd, a, a->epoch, true) < 0 || mfa_record_read(fd, &b) < 0)
 		abort();
 	if (b.epoch != a->epoch || b.last_step != a->last_step || b.failures != a->failures ||
 	    b.locked_until != a->locked_until || b.status != a->status ||
