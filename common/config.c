@@ -337,7 +337,47 @@ static int apply_section(struct ctx *c, const config_setting_t *sect, const stru
 	return 0;
 }
 
-int mfa_config_parse(const char *text, struct mfa_config *ret_cfg, struct mfa_err *reterr)
+/* The 1-based line of the first line whose first non-blank byte is '@', 0 when none. This is
+ * wider than libconfig's own include rule (a directive at the start of a line), so no spelling
+ * of @include gets through; '@' cannot start a line of valid syntax otherwise (names and
+ * values start with letters, digits, quotes or brackets). */
+static unsigned directive_line(const char *text, size_t len)
+{
+	unsigned line = 1;
+	bool start = true;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+
+		if (ch == '\n') {
+			line++;
+			start = true;
+		} else if (start && ch == '@') {
+			return line;
+		} else if (!strchr(" \t\r\f\v", ch)) {
+			start = false;
+		}
+	}
+	return 0;
+}
+
+int mfa_libconfig_read(struct config_t *lc, const char *text, size_t len, int r,
+		       struct mfa_err *reterr)
+{
+	unsigned line;
+
+	if ((line = mfa_fs_nul_line(text, len)) != 0)
+		return mfa_err_set(reterr, r, line, "NUL byte in the file");
+	if ((line = directive_line(text, len)) != 0)
+		return mfa_err_set(reterr, r, line, "@include and other directives are not allowed");
+	if (config_read_string(lc, text) != CONFIG_TRUE)
+		return mfa_err_set(reterr, r, (unsigned)config_error_line(lc), "%s",
+				   config_error_text(lc) ? config_error_text(lc) : "syntax error");
+	return 0;
+}
+
+int mfa_config_parse_n(const char *text, size_t len, struct mfa_config *ret_cfg,
+		       struct mfa_err *reterr)
 {
 	_cleanup_(config_destroyp) config_t lc;
 	struct mfa_config cfg;
@@ -347,12 +387,8 @@ int mfa_config_parse(const char *text, struct mfa_config *ret_cfg, struct mfa_er
 	config_init(&lc);
 	if ((r = mfa_config_defaults(&cfg)) < 0)
 		return r;
-	if (config_read_string(&lc, text) != CONFIG_TRUE) {
-		mfa_config_free(&cfg);
-		return mfa_err_set(reterr, -EINVAL, (unsigned)config_error_line(&lc), "%s",
-				   config_error_text(&lc) ? config_error_text(&lc) : "syntax error");
-	}
-	if ((r = apply_section(&c, config_root_setting(&lc), root_keys)) < 0) {
+	if ((r = mfa_libconfig_read(&lc, text, len, -EINVAL, reterr)) < 0 ||
+	    (r = apply_section(&c, config_root_setting(&lc), root_keys)) < 0) {
 		mfa_config_free(&cfg);
 		return r;
 	}
@@ -360,10 +396,16 @@ int mfa_config_parse(const char *text, struct mfa_config *ret_cfg, struct mfa_er
 	return 0;
 }
 
+int mfa_config_parse(const char *text, struct mfa_config *ret_cfg, struct mfa_err *reterr)
+{
+	return mfa_config_parse_n(text, strlen(text), ret_cfg, reterr);
+}
+
 int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err *reterr)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *text = NULL;
+	unsigned line;
 	size_t len;
 	int r;
 
@@ -373,8 +415,13 @@ int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err
 		return mfa_err_set(reterr, r, 0, "unsafe file (owner, mode or type)");
 	if (!(text = malloc(MFA_CONFIG_MAX_SIZE)))
 		return -ENOMEM;
-	if ((r = mfa_fs_read_fd(fd, text, MFA_CONFIG_MAX_SIZE, &len)) < 0)
-		return mfa_err_set(reterr, r, 0, "cannot read: %s",
-				   r == -EFBIG ? "file too large" : "I/O error");
-	return mfa_config_parse(text, ret_cfg, reterr);
+	r = mfa_fs_read_text(fd, text, MFA_CONFIG_MAX_SIZE, &len, &line);
+	if (r == -EBADMSG)
+		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
+	if (r < 0)
+		return mfa_err_set(reterr, r, 0, "cannot read whole: %s",
+				   r == -EFBIG ? "file too large" :
+				   r == -EIO	? "changed while read, or I/O error" :
+						  "read error");
+	return mfa_config_parse_n(text, len, ret_cfg, reterr);
 }

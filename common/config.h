@@ -66,8 +66,20 @@ int mfa_config_defaults(struct mfa_config *cfg);
  * On success *ret_cfg owns its strings; free with mfa_config_free(). */
 int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err *reterr);
 
-/* The same from a string (tests and the fuzzer). */
+/* The same from a string (tests and the fuzzer): len bytes (a NUL among them is an error
+ * naming its line), or strlen(text) for mfa_config_parse(). */
 int mfa_config_parse(const char *text, struct mfa_config *ret_cfg, struct mfa_err *reterr);
+int mfa_config_parse_n(const char *text, size_t len, struct mfa_config *ret_cfg,
+		       struct mfa_err *reterr);
+
+/* libconfig's reader as config and state files both use it: text must be exactly len bytes
+ * without a NUL (libconfig stops at the first and would ignore the rest), and no line may
+ * start with '@' (libconfig's @include would read a file that none of our owner, mode and
+ * size checks has seen: refused, not followed). Then config_read_string() into lc (from
+ * config_init()). 0, or r (the caller's error code) with reterr naming the line. */
+struct config_t;
+int mfa_libconfig_read(struct config_t *lc, const char *text, size_t len, int r,
+		       struct mfa_err *reterr);
 
 /* Frees what cfg owns and zeroes it; accepts a zeroed or half-built config. */
 void mfa_config_free(struct mfa_config *cfg);

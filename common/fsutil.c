@@ -109,6 +109,37 @@ int mfa_fs_read_fd(int fd, char *buf, size_t size, size_t *ret_len)
 	return 0;
 }
 
+unsigned mfa_fs_nul_line(const char *text, size_t len)
+{
+	const char *nul = memchr(text, '\0', len);
+	unsigned line = 1;
+
+	if (!nul)
+		return 0;
+	for (const char *p = text; p < nul; p++)
+		line += *p == '\n';
+	return line;
+}
+
+int mfa_fs_read_text(int fd, char *buf, size_t size, size_t *ret_len, unsigned *ret_line)
+{
+	struct stat st;
+	size_t len;
+	int r;
+
+	*ret_line = 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((r = mfa_fs_read_fd(fd, buf, size, &len)) < 0)
+		return r;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+		return -EIO;
+	if ((*ret_line = mfa_fs_nul_line(buf, len)) != 0)
+		return -EBADMSG;
+	*ret_len = len;
+	return 0;
+}
+
 int mfa_fs_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

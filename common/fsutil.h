@@ -30,6 +30,15 @@ int mfa_fs_check_stat(const struct stat *st, bool want_dir, bool strict_mode);
 /* Reads the whole of fd into buf (NUL-terminated). -EFBIG when it holds size-1 bytes or more. */
 int mfa_fs_read_fd(int fd, char *buf, size_t size, size_t *ret_len);
 
+/* The one read path of the text files (config, state): the whole regular file fd, bounded
+ * (-EFBIG as above), exactly as many bytes as fstat() said it holds (-EIO otherwise: a file
+ * that cannot be read whole is never half parsed), and without a NUL byte (-EBADMSG, *ret_line
+ * the line of the first one), since the text parser would stop there and ignore the rest. */
+int mfa_fs_read_text(int fd, char *buf, size_t size, size_t *ret_len, unsigned *ret_line);
+
+/* 0 when text holds no NUL among its len bytes, else the 1-based line of the first one. */
+unsigned mfa_fs_nul_line(const char *text, size_t len);
+
 /* write(2) until all is written, retrying EINTR and short writes (atomicio). */
 int mfa_fs_write_all(int fd, const void *buf, size_t len);
 

@@ -1,4 +1,4 @@
-/* libFuzzer target: the configuration parser (mfa_config_parse). Any input must end in a
+/* libFuzzer target: the configuration parser (mfa_config_parse_n: NUL bytes included). Any input must end in a
  * fully valid config or an error with a message, never a crash or a leak. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (mfa_config_parse(text, &cfg, &err) == 0) {
+	if (mfa_config_parse_n(text, size, &cfg, &err) == 0) {
 		if (cfg.totp.digits < 6 || cfg.totp.digits > 8 || !cfg.issuer || !cfg.state_dir ||
 		    cfg.state_dir[0] != '/')
 			abort();

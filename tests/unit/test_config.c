@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -199,6 +200,104 @@ static void test_world_writable_file_refused(void **state)
 	unlink(tmp);
 }
 
+/* Writes len bytes of data to a new file in dir (NAME), mode, and returns its path. */
+static const char *put(const char *dir, const char *name, const void *data, size_t len,
+		       mode_t mode)
+{
+	static char path[2][256];
+	static int which;
+	char *p = path[which++ % 2];
+	int fd;
+
+	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(chmod(p, mode), 0);
+	return p;
+}
+
+/* A NUL byte used to end the text libconfig saw: everything after it (here enforce.all) was
+ * silently dropped and the defaults applied, so every login of an unlisted user was ignored. */
+static void test_nul_byte_in_config_is_an_error(void **state)
+{
+	static const char text[] = "state_dir = \"/srv/mfa\";\n\0enforce = { all = true; };\n";
+	struct mfa_unit_dir d;
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	mfa_unit_dir_make(&d);
+	assert_int_equal(mfa_config_load(put(d.path, "c", text, sizeof(text) - 1, 0644), &c, &e),
+			 -EINVAL);
+	assert_int_equal(e.line, 2);
+	assert_non_null(strstr(e.msg, "NUL"));
+	mfa_unit_dir_remove(&d);
+}
+
+/* A crash can leave the file full of zeros: that is no config, not an empty one. */
+static void test_zero_filled_config_is_an_error(void **state)
+{
+	char zeros[4096] = { 0 };
+	struct mfa_unit_dir d;
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	mfa_unit_dir_make(&d);
+	assert_int_equal(mfa_config_load(put(d.path, "c", zeros, sizeof(zeros), 0644), &c, &e),
+			 -EINVAL);
+	assert_int_equal(e.line, 1);
+	assert_int_equal(mfa_config_parse_n("", 1, &c, &e), -EINVAL);
+	mfa_unit_dir_remove(&d);
+}
+
+/* A root-owned config including a world-writable file: libconfig read it, past every owner
+ * and mode check, so anyone could switch enforcement off. Refused, naming the line. */
+static void test_include_of_world_writable_file_is_refused(void **state)
+{
+	static const char evil[] = "enforce = { all = false; groups = [ ]; };\n";
+	char text[512];
+	struct mfa_unit_dir d;
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	mfa_unit_dir_make(&d);
+	snprintf(text, sizeof(text), "state_dir = \"/srv/mfa\";\n  @include \"%s\"\n",
+		 put(d.path, "evil", evil, sizeof(evil) - 1, 0666));
+	assert_int_equal(mfa_config_load(put(d.path, "c", text, strlen(text), 0644), &c, &e),
+			 -EINVAL);
+	assert_int_equal(e.line, 2);
+	assert_non_null(strstr(e.msg, "@include"));
+	mfa_unit_dir_remove(&d);
+}
+
+/* Every spelling libconfig accepts as an include (leading blanks, tabs) is refused. */
+static void test_include_spellings_are_refused(void **state)
+{
+	static const char *const texts[] = {
+		"@include \"/dev/null\"\n",
+		"a = 1;\n\t @include\t\"/dev/null\"\n",
+		"issuer = \"x\";\n\n\n@include \"/dev/null\"\n",
+	};
+	static const unsigned lines[] = { 1, 2, 4 };
+	struct mfa_config c;
+
+	(void)state;
+	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+		struct mfa_err e = { 0 };
+
+		assert_int_equal(mfa_config_parse(texts[i], &c, &e), -EINVAL);
+		assert_int_equal(e.line, lines[i]);
+	}
+	/* '@' inside a value is still fine. */
+	assert_int_equal(mfa_config_parse("enforce = { users = [ \"bob@EXAMPLE\" ]; };", &c, NULL),
+			 0);
+	mfa_config_free(&c);
+}
+
 static void test_algorithm_names(void **state)
 {
 	enum mfa_algo a;
@@ -237,6 +336,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_symlinked_file_refused),
 	cmocka_unit_test(test_world_writable_file_refused),
 	cmocka_unit_test(test_algorithm_names),
+	cmocka_unit_test(test_nul_byte_in_config_is_an_error),
+	cmocka_unit_test(test_zero_filled_config_is_an_error),
+	cmocka_unit_test(test_include_of_world_writable_file_is_refused),
+	cmocka_unit_test(test_include_spellings_are_refused),
 };
 
 MFA_UNIT_MAIN(tests)
