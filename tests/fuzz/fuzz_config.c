@@ -1,5 +1,5 @@
-/* libFuzzer target: the configuration parser (mfa_config_parse_n: NUL bytes included). Any input must end in a
- * fully valid config or an error with a message, never a crash or a leak. */
+/* libFuzzer target: the configuration parser (mfa_config_parse_n, NUL bytes included). Any
+ * input must end in a fully valid config or an error with a message, never a crash or a leak. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
