@@ -110,13 +110,14 @@ static void sodium_freep(char **p)
 		sodium_free(*p);
 }
 
-static int read_state_text(int dir_fd, const char *user, char **ret_text, struct stat *ret_sb,
-			   struct mfa_err *reterr)
+/* The whole state file into guarded memory (mfa_fs_read_text: bounded, read whole, no NUL). */
+static int read_state_text(int dir_fd, const char *user, char **ret_text, size_t *ret_len,
+			   struct stat *ret_sb, struct mfa_err *reterr)
 {
 	char fname[MFA_USER_FILE_MAX];
 	_cleanup_close_ int fd = -1;
 	_cleanup_(sodium_freep) char *text = NULL;
-	size_t len;
+	unsigned line;
 	int r;
 
 	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
@@ -125,8 +126,11 @@ static int read_state_text(int dir_fd, const char *user, char **ret_text, struct
 		return r == -ENOENT ? r : mfa_err_set(reterr, r, 0, "unsafe or unreadable state file");
 	if (!(text = sodium_malloc(MFA_STATE_MAX_SIZE)))
 		return -ENOMEM;
-	if ((r = mfa_fs_read_fd(fd, text, MFA_STATE_MAX_SIZE, &len)) < 0)
-		return mfa_err_set(reterr, r, 0, "cannot read state file");
+	r = mfa_fs_read_text(fd, text, MFA_STATE_MAX_SIZE, ret_len, &line);
+	if (r == -EBADMSG)
+		return mfa_err_set(reterr, r, line, "file: NUL byte");
+	if (r < 0)
+		return mfa_err_set(reterr, r, 0, "cannot read the state file whole");
 	if (fstat(fd, ret_sb) < 0)
 		return -errno;
 	*ret_text = TAKE_PTR(text);
@@ -140,12 +144,17 @@ int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *
 	_cleanup_close_ int own_lock = -1;
 	struct mfa_state st;
 	struct stat sb;
+	size_t len;
 	int r;
 
-	if ((r = read_state_text(dir_fd, user, &text, &sb, reterr)) < 0)
+	if ((r = read_state_text(dir_fd, user, &text, &len, &sb, reterr)) < 0)
 		return r;
-	if ((r = mfa_state_parse(text, &st, reterr)) < 0)
+	if ((r = mfa_state_parse_n(text, len, &st, reterr)) < 0)
 		return r;
+	if (st.user[0] && strcmp(st.user, user) != 0) {
+		mfa_state_clear(&st);
+		return mfa_err_set(reterr, -EBADMSG, 0, "user: the file of another user");
+	}
 	mfa_fs_file_id_of(&sb, &st.file);
 	if (lock_fd < 0 && open_lock_file(dir_fd, -1, user, false, &own_lock) == 0)
 		lock_fd = own_lock; /* unlocked read: slots are checksummed, so still consistent */
@@ -279,6 +288,20 @@ void mfa_state_clear(struct mfa_state *st)
 	sodium_memzero(st, sizeof(*st));
 }
 
+/* A name longer than the field is cut before a character (UTF-8), never inside one. */
+static void set_display_name(char *buf, size_t size, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len >= size) {
+		len = size - 1;
+		while (len > 0 && ((unsigned char)name[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+}
+
 void mfa_state_make_reset(struct mfa_state *st, const char *by, int64_t now)
 {
 	uint64_t epoch = st->epoch;
@@ -291,7 +314,7 @@ void mfa_state_make_reset(struct mfa_state *st, const char *by, int64_t now)
 	st->period = 30;
 	st->last_step = -1;
 	st->reset_at = now;
-	snprintf(st->reset_by, sizeof(st->reset_by), "%s", by ? by : "");
+	set_display_name(st->reset_by, sizeof(st->reset_by), by ? by : "");
 }
 
 int mfa_state_foreach_user(int dir_fd, int (*cb)(const char *user, void *userdata),

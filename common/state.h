@@ -42,7 +42,10 @@ struct mfa_state {
 	int64_t locked_until; /* unix time, 0 not locked */
 	int64_t enrolled_at;  /* unix time, 0 never */
 	int64_t reset_at;     /* unix time, 0 never */
-	char reset_by[MFA_USER_NAME_MAX + 1];
+	char reset_by[MFA_USER_NAME_MAX + 1]; /* display string: any bytes but NUL */
+	/* The user the file belongs to, kept in the file when its name is a hash (long names,
+	 * see mfa_user_to_filename); "" otherwise. */
+	char user[MFA_USER_NAME_MAX + 1];
 	unsigned n_recovery;
 	char recovery[MFA_RECOVERY_MAX][MFA_RECOVERY_HASH_LEN];
 	uint64_t epoch; /* set by mfa_state_store(); ties the counter record to this file */
@@ -97,8 +100,15 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 int mfa_state_store_counters(int lock_fd, const struct mfa_state *st);
 
 /* Text form. parse: 0, -EBADMSG (reterr). format: *ret_text is sodium_malloc()ed (it holds
- * the secret); free with mfa_secret_free_string(). */
+ * the secret); free with mfa_secret_free_string().
+ * parse_n works in place on len bytes of text in guarded memory, text[len] == '\0' (a NUL
+ * among the len bytes is corrupt):
+ * the secret's value is taken out and overwritten with placeholders, so libconfig, which
+ * copies the text and frees it unwiped, never holds the secret. parse copies text into
+ * guarded memory first. */
 int mfa_state_parse(const char *text, struct mfa_state *ret_state, struct mfa_err *reterr);
+int mfa_state_parse_n(char *text, size_t len, struct mfa_state *ret_state,
+		      struct mfa_err *reterr);
 int mfa_state_format(const struct mfa_state *st, char **ret_text, size_t *ret_len);
 
 /* Turns st into a pending reset by `by` at now: secret and recovery hashes wiped, counters

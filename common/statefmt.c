@@ -1,7 +1,12 @@
 /* The text form of a user's state file (libconfig syntax): written by hand into guarded
  * memory (the secret never passes through stdio buffers), parsed strictly with libconfig.
- * libconfig keeps its own copies of parsed strings, including the base32 secret, and frees
- * them without wiping: a limitation of the library that this file cannot mend. */
+ *
+ * libconfig (and flex under it, yy_scan_string) copies the text and every string in it and
+ * frees those copies without wiping them, so the secret never reaches it: the writer keeps
+ * `secret = "BASE32";` on a line of its own, and the parser, working in the caller's guarded
+ * buffer, takes the value from that line and overwrites it in place with a placeholder of the
+ * same length before libconfig sees the text. libconfig must then see exactly that placeholder
+ * for `secret`, on that line; anything else is a corrupt file. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -11,6 +16,7 @@
 #include <libconfig.h>
 #include <sodium.h>
 
+#include "fsutil.h"
 #include "state.h"
 
 #define TEXT_MAX MFA_STATE_MAX_SIZE
@@ -18,8 +24,27 @@
 static const char *const known_keys[] = {
 	"version",   "status",	     "secret",	 "algorithm", "digits",	  "period",
 	"last_step", "failures",     "locked_until", "enrolled_at", "reset_at", "reset_by",
-	"epoch",     "recovery",
+	"epoch",     "recovery",     "user",
 };
+
+/* What libconfig sees instead of each character of the secret: not base32, so a placeholder
+ * is never mistaken for a secret. */
+#define PLACEHOLDER '*'
+#define SECRET_TEXT_MAX (2 * MFA_SECRET_B32_MAX)
+
+/* The secret taken out of the text: its base32 (guarded memory), length and line. */
+struct secret_line {
+	char *b32;
+	size_t len;
+	unsigned line;
+};
+
+static void secret_line_clear(struct secret_line *sl)
+{
+	if (sl->b32)
+		sodium_free(sl->b32);
+	sl->b32 = NULL;
+}
 
 static void config_destroyp(config_t *c)
 {
@@ -31,6 +56,11 @@ static int bad(struct mfa_err *reterr, const config_setting_t *s, const char *ke
 {
 	return mfa_err_set(reterr, -EBADMSG, s ? (unsigned)config_setting_source_line(s) : 0,
 			   "%s: %s", key, what);
+}
+
+static int bad_line(struct mfa_err *reterr, unsigned line, const char *key, const char *what)
+{
+	return mfa_err_set(reterr, -EBADMSG, line, "%s: %s", key, what);
 }
 
 static int get_int64(const config_setting_t *root, const char *key, int64_t min, int64_t max,
@@ -109,6 +139,21 @@ static int parse_recovery(const config_setting_t *root, struct mfa_state *st,
 	return 0;
 }
 
+/* The optional name of the user the file belongs to (written for names whose file name is a
+ * hash, see mfa_user_to_filename): a valid user name. */
+static int parse_user(const config_setting_t *root, struct mfa_state *st, struct mfa_err *reterr)
+{
+	const config_setting_t *s = config_setting_get_member(root, "user");
+	const char *u;
+
+	if (!s)
+		return 0;
+	if (get_str(root, "user", &u, reterr) < 0 || mfa_user_validate(u) < 0)
+		return bad(reterr, s, "user", "must be a valid user name");
+	memcpy(st->user, u, strlen(u) + 1);
+	return 0;
+}
+
 static int parse_header(const config_setting_t *root, struct mfa_state *st,
 			struct mfa_err *reterr)
 {
@@ -135,13 +180,16 @@ static int parse_header(const config_setting_t *root, struct mfa_state *st,
 	if (mfa_algo_from_string(algo, &st->algorithm) < 0)
 		return bad(reterr, config_setting_get_member(root, "algorithm"), "algorithm",
 			   "unknown algorithm");
+	/* reset_by is what NSS called the administrator, shown to people, never a path: any
+	 * bytes ('john smith', quotes, UTF-8; control bytes come back from the writer's \xHH),
+	 * bounded. Refusing a name here locked the reset user out. */
 	if ((r = get_str(root, "reset_by", &by, reterr)) < 0)
 		return r;
-	if (by[0] && mfa_user_validate(by) < 0)
+	if (strlen(by) >= sizeof(st->reset_by))
 		return bad(reterr, config_setting_get_member(root, "reset_by"), "reset_by",
-			   "invalid user name");
-	snprintf(st->reset_by, sizeof(st->reset_by), "%s", by);
-	return 0;
+			   "too long");
+	memcpy(st->reset_by, by, strlen(by) + 1);
+	return parse_user(root, st, reterr);
 }
 
 static int parse_numbers(const config_setting_t *root, struct mfa_state *st,
@@ -166,47 +214,142 @@ static int parse_numbers(const config_setting_t *root, struct mfa_state *st,
 	return 0;
 }
 
-static int parse_secret(const config_setting_t *root, struct mfa_state *st,
-			struct mfa_err *reterr)
+/* Every character of the value is the placeholder, and there are exactly sl->len of them. */
+static bool is_placeholder(const char *v, const struct secret_line *sl)
 {
-	const char *b32 = NULL;
+	size_t n = strlen(v);
+
+	return n == sl->len && strspn(v, (const char[]){ PLACEHOLDER, '\0' }) == n;
+}
+
+static int parse_secret(const config_setting_t *root, const struct secret_line *sl,
+			struct mfa_state *st, struct mfa_err *reterr)
+{
+	const config_setting_t *s = config_setting_get_member(root, "secret");
+	const char *v = NULL;
 	int r;
 
-	if ((r = get_str(root, "secret", &b32, reterr)) < 0)
+	if ((r = get_str(root, "secret", &v, reterr)) < 0)
 		return r;
+	if ((unsigned)config_setting_source_line(s) != sl->line || !is_placeholder(v, sl))
+		return bad(reterr, s, "secret", "not the value of the secret line");
 	if (st->status == MFA_STATUS_RESET) {
-		if (b32[0])
-			return bad(reterr, config_setting_get_member(root, "secret"), "secret",
-				   "must be empty after a reset");
+		if (sl->len)
+			return bad(reterr, s, "secret", "must be empty after a reset");
 		return 0;
 	}
-	if (mfa_secret_from_base32(b32, &st->secret) < 0)
-		return bad(reterr, config_setting_get_member(root, "secret"), "secret",
-			   "not a valid base32 secret");
+	if (mfa_secret_from_base32(sl->b32, &st->secret) < 0)
+		return bad(reterr, s, "secret", "not a valid base32 secret");
 	return 0;
 }
 
-int mfa_state_parse(const char *text, struct mfa_state *ret_state, struct mfa_err *reterr)
+/* If the line at p (up to end) is `secret = "VALUE";` (blanks around the tokens, ':' for '='
+ * and the ';' optional, as libconfig allows), the offset and length of VALUE. VALUE holds no
+ * quote, backslash or line break: an escaped secret is not on a line of its own. */
+static bool secret_value(const char *p, const char *end, size_t *ret_off, size_t *ret_len)
+{
+	const char *q = p, *v;
+
+#define SKIP_BLANKS() while (q < end && (*q == ' ' || *q == '\t')) q++
+	SKIP_BLANKS();
+	if ((size_t)(end - q) < 6 || memcmp(q, "secret", 6) != 0)
+		return false;
+	q += 6;
+	SKIP_BLANKS();
+	if (q == end || (*q != '=' && *q != ':'))
+		return false;
+	q++;
+	SKIP_BLANKS();
+	if (q == end || *q++ != '"')
+		return false;
+	for (v = q; q < end && *q != '"' && *q != '\\'; q++)
+		;
+	if (q == end || *q != '"')
+		return false;
+	*ret_off = (size_t)(v - p);
+	*ret_len = (size_t)(q - v);
+	q++;
+	SKIP_BLANKS();
+	if (q < end && *q == ';')
+		q++;
+	SKIP_BLANKS();
+#undef SKIP_BLANKS
+	return q == end;
+}
+
+/* Finds the one secret line of text (len bytes, no NUL), copies its value into guarded memory
+ * and overwrites it in place with placeholders. No such line, or two, is a corrupt file. */
+static int take_secret(char *text, size_t len, struct secret_line *sl, struct mfa_err *reterr)
+{
+	char *p = text, *end = text + len;
+	unsigned line = 1;
+
+	for (; p < end; line++) {
+		char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t off, n;
+
+		if (!eol)
+			eol = end;
+		if (secret_value(p, eol, &off, &n)) {
+			if (sl->b32)
+				return bad_line(reterr, line, "secret", "more than one secret line");
+			if (n > SECRET_TEXT_MAX)
+				return bad_line(reterr, line, "secret", "too long");
+			if (!(sl->b32 = sodium_malloc(SECRET_TEXT_MAX + 1)))
+				return -ENOMEM;
+			memcpy(sl->b32, p + off, n);
+			sl->b32[n] = '\0';
+			memset(p + off, PLACEHOLDER, n);
+			sl->len = n;
+			sl->line = line;
+		}
+		p = eol + 1;
+	}
+	if (!sl->b32)
+		return bad_line(reterr, 0, "secret", "missing, or not on a line of its own");
+	return 0;
+}
+
+int mfa_state_parse_n(char *text, size_t len, struct mfa_state *ret_state,
+		      struct mfa_err *reterr)
 {
 	_cleanup_(config_destroyp) config_t lc;
+	_cleanup_(secret_line_clear) struct secret_line sl = { 0 };
 	struct mfa_state st = { 0 };
 	const config_setting_t *root;
+	unsigned nul;
 	int r;
 
 	config_init(&lc);
-	if (config_read_string(&lc, text) != CONFIG_TRUE)
-		return mfa_err_set(reterr, -EBADMSG, (unsigned)config_error_line(&lc), "%s",
-				   config_error_text(&lc) ? config_error_text(&lc) : "syntax error");
+	if ((nul = mfa_fs_nul_line(text, len)) != 0)
+		return bad_line(reterr, nul, "file", "NUL byte");
+	if ((r = take_secret(text, len, &sl, reterr)) < 0 ||
+	    (r = mfa_libconfig_read(&lc, text, len, -EBADMSG, reterr)) < 0)
+		return r;
 	root = config_root_setting(&lc);
 	if ((r = check_keys(root, reterr)) < 0 || (r = parse_header(root, &st, reterr)) < 0 ||
 	    (r = parse_numbers(root, &st, reterr)) < 0 ||
 	    (r = parse_recovery(root, &st, reterr)) < 0 ||
-	    (r = parse_secret(root, &st, reterr)) < 0) {
+	    (r = parse_secret(root, &sl, &st, reterr)) < 0) {
 		mfa_state_clear(&st);
 		return r;
 	}
 	*ret_state = st;
 	return 0;
+}
+
+int mfa_state_parse(const char *text, struct mfa_state *ret_state, struct mfa_err *reterr)
+{
+	size_t len = strlen(text);
+	char *copy = sodium_malloc(len + 1);
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, text, len + 1);
+	r = mfa_state_parse_n(copy, len, ret_state, reterr);
+	sodium_free(copy);
+	return r;
 }
 
 struct text {
@@ -232,12 +375,21 @@ static void add(struct text *t, const char *fmt, ...)
 		t->len += (size_t)n;
 }
 
-/* A libconfig string literal: '\' and '"' escaped (user names may hold both). */
+/* A libconfig string literal that libconfig reads back byte for byte: '\' and '"' escaped
+ * (names may hold both), control bytes as \xHH, the rest (UTF-8 included) as is. */
 static void add_quoted(struct text *t, const char *s)
 {
 	add(t, "\"");
-	for (; *s; s++)
-		add(t, (*s == '\\' || *s == '"') ? "\\%c" : "%c", *s);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\' || c == '"')
+			add(t, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			add(t, "\\x%02x", c);
+		else
+			add(t, "%c", c);
+	}
 	add(t, "\"");
 }
 
@@ -248,7 +400,7 @@ static void add_secret(struct text *t, const struct mfa_state *st)
 	if (st->status == MFA_STATUS_ENROLLED &&
 	    (t->r = st->secret ? mfa_secret_to_base32(st->secret, b32, sizeof(b32)) : -EINVAL) < 0)
 		return;
-	add(t, "secret = \"%s\";\n", b32);
+	add(t, "secret = \"%s\";\n", b32); /* on a line of its own: see the top of the file */
 	sodium_memzero(b32, sizeof(b32));
 }
 
@@ -273,6 +425,11 @@ int mfa_state_format(const struct mfa_state *st, char **ret_text, size_t *ret_le
 	for (unsigned i = 0; i < st->n_recovery && i < MFA_RECOVERY_MAX; i++)
 		add(&t, "%s\"%s\"", i ? ", " : " ", st->recovery[i]);
 	add(&t, " ];\n");
+	if (st->user[0]) {
+		add(&t, "user = ");
+		add_quoted(&t, st->user);
+		add(&t, ";\n");
+	}
 	if (t.r < 0) {
 		sodium_free(t.buf);
 		return t.r;
