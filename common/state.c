@@ -288,7 +288,8 @@ void mfa_state_clear(struct mfa_state *st)
 	sodium_memzero(st, sizeof(*st));
 }
 
-/* A name longer than the field is cut before a character (UTF-8), never inside one. */
+/* A name longer than the field is cut before a character (UTF-8), never inside one; control
+ * bytes become '?', since the module shows this name on the user's terminal. */
 static void set_display_name(char *buf, size_t size, const char *name)
 {
 	size_t len = strlen(name);
@@ -298,7 +299,8 @@ static void set_display_name(char *buf, size_t size, const char *name)
 		while (len > 0 && ((unsigned char)name[len] & 0xc0) == 0x80)
 			len--;
 	}
-	memcpy(buf, name, len);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
 	buf[len] = '\0';
 }
 

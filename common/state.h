@@ -112,7 +112,9 @@ int mfa_state_parse_n(char *text, size_t len, struct mfa_state *ret_state,
 int mfa_state_format(const struct mfa_state *st, char **ret_text, size_t *ret_len);
 
 /* Turns st into a pending reset by `by` at now: secret and recovery hashes wiped, counters
- * cleared, status reset. Works on a zeroed state (user never enrolled). */
+ * cleared, status reset. Works on a zeroed state (user never enrolled). `by` is any name NSS
+ * gave the administrator: kept for display, cut between characters to fit, control bytes
+ * as '?'. */
 void mfa_state_make_reset(struct mfa_state *st, const char *by, int64_t now);
 
 /* Frees the secret and wipes everything; accepts a zeroed state. */

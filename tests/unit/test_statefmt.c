@@ -133,7 +133,8 @@ static void test_reset_by_round_trips_any_name(void **state)
 		struct mfa_state a = { 0 }, b;
 		struct mfa_err e = { 0 };
 
-		mfa_state_make_reset(&a, by, 1700000000);
+		mfa_state_make_reset(&a, "x", 1700000000);
+		strcpy(a.reset_by, by); /* control bytes too: make_reset never stores them */
 		store(f, "alice", &a);
 		assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &b, &e), 0);
 		assert_string_equal(b.reset_by, by);
@@ -167,7 +168,8 @@ static void test_reset_by_too_long_is_corrupt(void **state)
 	mfa_state_clear(&st);
 }
 
-/* An NSS name longer than the field is cut between characters, so it stays valid UTF-8. */
+/* An NSS name longer than the field is cut between characters, so it stays valid UTF-8;
+ * control bytes never reach a terminal that shows the name. */
 static void test_long_reset_by_is_cut_between_characters(void **state)
 {
 	char by[2 * MFA_USER_NAME_MAX + 1] = "x";
@@ -179,6 +181,9 @@ static void test_long_reset_by_is_cut_between_characters(void **state)
 	mfa_state_make_reset(&st, by, 1);
 	assert_int_equal(strlen(st.reset_by), MFA_USER_NAME_MAX - 1);
 	assert_memory_equal(st.reset_by, by, MFA_USER_NAME_MAX - 1);
+	mfa_state_clear(&st);
+	mfa_state_make_reset(&st, "evil\x1b[2J\r\x7fname", 1);
+	assert_string_equal(st.reset_by, "evil?[2J??name");
 	mfa_state_clear(&st);
 }
 
