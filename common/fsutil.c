@@ -183,8 +183,14 @@ int mfa_fs_write_atomic(int dir_fd, const char *name, const void *buf, size_t le
 
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-	if (snprintf(tmp, sizeof(tmp), ".tmp-%s-%s", name, hex) >= (int)sizeof(tmp))
+	if (flags & MFA_FS_LOCKED)
+		r = snprintf(tmp, sizeof(tmp), MFA_FS_TEMP_PREFIX "%s", name);
+	else
+		r = snprintf(tmp, sizeof(tmp), ".tmp-%s-%s", name, hex);
+	if (r < 0 || r >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
+	if ((flags & MFA_FS_LOCKED) && unlinkat(dir_fd, tmp, 0) < 0 && errno != ENOENT)
+		return -errno;
 	r = write_temp(dir_fd, tmp, buf, len, flags);
 	if (r == 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
 		r = -errno;

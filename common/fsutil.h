@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #define MFA_FS_NOSYNC 0x1u /* write_atomic: skip fsyncs; caller syncfs()es the batch */
+#define MFA_FS_LOCKED 0x2u /* write_atomic: caller holds name's lock; one temp name per file */
+#define MFA_FS_TEMP_PREFIX ".tmp." /* + name: the temp file of an MFA_FS_LOCKED write */
 
 /* Opens a directory with O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC and checks it: a directory, owned by
  * geteuid(), no group/world permission bits. -ELOOP symlink, -ENOTDIR, -EPERM unsafe. */
@@ -45,7 +47,9 @@ int mfa_fs_write_all(int fd, const void *buf, size_t len);
 /* Replaces dir_fd/name atomically and durably: .tmp-<name>-<random> (O_CREAT|O_EXCL, 0600),
  * write all, fsync, renameat, fsync(dir_fd). On any failure the temp file is unlinked and the
  * old file kept. MFA_FS_NOSYNC skips both fsyncs (bulk: the caller syncfs()es before it
- * reports success). */
+ * reports success). MFA_FS_LOCKED: every writer of name holds its lock, so the temp name is
+ * fixed, .tmp.<name>, and one left by a writer killed before its rename is unlinked (never
+ * followed) first: a crash leaves at most one temp file per name, removed by the next write. */
 int mfa_fs_write_atomic(int dir_fd, const char *name, const void *buf, size_t len, unsigned flags);
 
 /* Exclusive OFD lock (F_OFD_SETLK, fcntl) on fd, retried with backoff for at most timeout_ms.

@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "record.h"
 #include "state.h"
+#include "state-internal.h"
 
 int mfa_state_open_dir(const char *state_dir, int *ret_dir_fd)
 {
@@ -36,16 +37,13 @@ int mfa_state_open_lock_dir(int dir_fd, int *ret_fd)
 	return mfa_fs_open_subdir(dir_fd, MFA_STATE_LOCK_DIR, false, ret_fd);
 }
 
-/* Opens .lock/<file> (lock_dir: the open .lock, or -1 to open it here); creates it (and makes
- * the creation durable) when create is set. */
-static int open_lock_file(int dir_fd, int lock_dir, const char *user, bool create, int *ret_fd)
+/* Opens .lock/<fname> (lock_dir: the open .lock, or -1 to open it here); creates it (and
+ * makes the creation durable) when create is set. */
+static int open_lock_fname(int dir_fd, int lock_dir, const char *fname, bool create, int *ret_fd)
 {
-	char fname[MFA_USER_FILE_MAX];
 	_cleanup_close_ int own_dir = -1, fd = -1;
 	int r;
 
-	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
-		return r;
 	if (lock_dir < 0) {
 		r = mfa_fs_open_subdir(dir_fd, MFA_STATE_LOCK_DIR, create, &own_dir);
 		if (r < 0)
@@ -66,17 +64,37 @@ static int open_lock_file(int dir_fd, int lock_dir, const char *user, bool creat
 	return 0;
 }
 
-int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_lock_fd)
+static int open_lock_file(int dir_fd, int lock_dir, const char *user, bool create, int *ret_fd)
+{
+	char fname[MFA_USER_FILE_MAX];
+	int r;
+
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+		return r;
+	return open_lock_fname(dir_fd, lock_dir, fname, create, ret_fd);
+}
+
+int mfa_state_lock_fname(int dir_fd, const char *fname, unsigned timeout_ms, int *ret_lock_fd)
 {
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	if ((r = open_lock_file(dir_fd, -1, user, true, &fd)) < 0)
+	if ((r = open_lock_fname(dir_fd, -1, fname, true, &fd)) < 0)
 		return r;
 	if ((r = mfa_fs_lock(fd, timeout_ms)) < 0)
 		return r;
 	*ret_lock_fd = TAKE_FD(fd);
 	return 0;
+}
+
+int mfa_state_lock(int dir_fd, const char *user, unsigned timeout_ms, int *ret_lock_fd)
+{
+	char fname[MFA_USER_FILE_MAX];
+	int r;
+
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
+		return r;
+	return mfa_state_lock_fname(dir_fd, fname, timeout_ms, ret_lock_fd);
 }
 
 static bool same_epoch(const struct mfa_record *rec, const void *epoch)
@@ -111,17 +129,14 @@ static void sodium_freep(char **p)
 }
 
 /* The whole state file into guarded memory (mfa_fs_read_text: bounded, read whole, no NUL). */
-static int read_state_text(int dir_fd, const char *user, char **ret_text, size_t *ret_len,
+static int read_state_text(int dir_fd, const char *fname, char **ret_text, size_t *ret_len,
 			   struct stat *ret_sb, struct mfa_err *reterr)
 {
-	char fname[MFA_USER_FILE_MAX];
 	_cleanup_close_ int fd = -1;
 	_cleanup_(sodium_freep) char *text = NULL;
 	unsigned line;
 	int r;
 
-	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
-		return r;
 	if ((r = mfa_fs_open_regular(dir_fd, fname, O_RDONLY, 0, &fd)) < 0)
 		return r == -ENOENT ? r : mfa_err_set(reterr, r, 0, "unsafe or unreadable state file");
 	if (!(text = sodium_malloc(MFA_STATE_MAX_SIZE)))
@@ -137,26 +152,47 @@ static int read_state_text(int dir_fd, const char *user, char **ret_text, size_t
 	return 0;
 }
 
-int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *ret_state,
-		   struct mfa_err *reterr)
+int mfa_state_load_fname(int dir_fd, const char *fname, struct mfa_state *ret_state,
+			 struct stat *ret_sb, struct mfa_err *reterr)
 {
 	_cleanup_(sodium_freep) char *text = NULL;
-	_cleanup_close_ int own_lock = -1;
+	char check[MFA_USER_FILE_MAX];
 	struct mfa_state st;
-	struct stat sb;
 	size_t len;
 	int r;
 
-	if ((r = read_state_text(dir_fd, user, &text, &len, &sb, reterr)) < 0)
+	if ((r = read_state_text(dir_fd, fname, &text, &len, ret_sb, reterr)) < 0 ||
+	    (r = mfa_state_parse_n(text, len, &st, reterr)) < 0)
 		return r;
-	if ((r = mfa_state_parse_n(text, len, &st, reterr)) < 0)
+	/* A file named by a hash says whose it is, and that name must hash to the file name. */
+	if (strncmp(fname, MFA_USER_FILE_HASH_PREFIX, 2) == 0 &&
+	    (!st.user[0] || mfa_user_to_filename(st.user, check, sizeof(check)) < 0 ||
+	     strcmp(check, fname) != 0)) {
+		mfa_state_clear(&st);
+		return mfa_err_set(reterr, -EBADMSG, 0, "user: missing or not this file's user");
+	}
+	*ret_state = st;
+	return 0;
+}
+
+int mfa_state_load(int dir_fd, int lock_fd, const char *user, struct mfa_state *ret_state,
+		   struct mfa_err *reterr)
+{
+	char fname[MFA_USER_FILE_MAX];
+	_cleanup_close_ int own_lock = -1;
+	struct mfa_state st;
+	struct stat sb;
+	int r;
+
+	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0 ||
+	    (r = mfa_state_load_fname(dir_fd, fname, &st, &sb, reterr)) < 0)
 		return r;
 	if (st.user[0] && strcmp(st.user, user) != 0) {
 		mfa_state_clear(&st);
 		return mfa_err_set(reterr, -EBADMSG, 0, "user: the file of another user");
 	}
 	mfa_fs_file_id_of(&sb, &st.file);
-	if (lock_fd < 0 && open_lock_file(dir_fd, -1, user, false, &own_lock) == 0)
+	if (lock_fd < 0 && open_lock_fname(dir_fd, -1, fname, false, &own_lock) == 0)
 		lock_fd = own_lock; /* unlocked read: slots are checksummed, so still consistent */
 	apply_record(lock_fd, &st);
 	*ret_state = st;
@@ -227,9 +263,14 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 	do
 		randombytes_buf(&st->epoch, sizeof(st->epoch));
 	while (st->epoch == old_epoch || st->epoch == 0);
+	/* A hashed file name does not say whose file it is: the file does (listings). */
+	if (strncmp(fname, MFA_USER_FILE_HASH_PREFIX, 2) == 0)
+		memcpy(st->user, user, strlen(user) + 1);
+	else
+		st->user[0] = '\0';
 	if ((r = mfa_state_format(st, &text, &len)) < 0)
 		return r;
-	if ((r = mfa_fs_write_atomic(dir_fd, fname, text, len, flags)) < 0)
+	if ((r = mfa_fs_write_atomic(dir_fd, fname, text, len, flags | MFA_FS_LOCKED)) < 0)
 		return r;
 	/* The file is in place and authoritative. The record only speeds up later reads: one that
 	 * is not written keeps the old epoch and identity, so it is ignored, never misapplied. */
@@ -317,32 +358,4 @@ void mfa_state_make_reset(struct mfa_state *st, const char *by, int64_t now)
 	st->last_step = -1;
 	st->reset_at = now;
 	set_display_name(st->reset_by, sizeof(st->reset_by), by ? by : "");
-}
-
-int mfa_state_foreach_user(int dir_fd, int (*cb)(const char *user, void *userdata),
-			   void *userdata)
-{
-	char user[MFA_USER_NAME_MAX + 1];
-	struct dirent *de;
-	DIR *d;
-	int fd = dup(dir_fd), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
-	while (r >= 0 && (errno = 0, de = readdir(d))) {
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		if (mfa_user_from_filename(de->d_name, user, sizeof(user)) < 0)
-			continue;
-		r = cb(user, userdata);
-	}
-	if (r >= 0 && errno != 0)
-		r = -errno;
-	closedir(d);
-	return r < 0 ? r : 0;
 }

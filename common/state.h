@@ -124,7 +124,10 @@ static inline void mfa_state_clearp(struct mfa_state *st)
 	mfa_state_clear(st);
 }
 
-/* Calls cb for every user with a state file in dir_fd (skipping .lock, .tmp-* and names no
- * user maps to), in directory order; stops at and returns the first cb result < 0. */
+/* Calls cb for every user with a state file in dir_fd (skipping .lock, temp files and names no
+ * user maps to; a file named by a hash gives the user named inside it), in directory order;
+ * stops at and returns the first cb result < 0. On the way, removes every temp file that a
+ * writer killed before its rename left behind (under that user's lock, waited for briefly;
+ * a busy user's temp file is left for later). */
 int mfa_state_foreach_user(int dir_fd, int (*cb)(const char *user, void *userdata),
 			   void *userdata);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "user.h"
 
 #define NSS_BUF_MAX (1024 * 1024)
@@ -35,13 +37,12 @@ static bool plain_char(unsigned char c)
 	       c == '.' || c == '_' || c == '@' || c == '+' || c == '-';
 }
 
-int mfa_user_to_filename(const char *name, char *buf, size_t size)
+/* The percent-encoding of a valid name into buf; its length, or -ENOBUFS. */
+static int percent_encode(const char *name, char *buf, size_t size)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = 0;
 
-	if (mfa_user_validate(name) < 0)
-		return -EINVAL;
 	for (; *name; name++) {
 		unsigned char c = (unsigned char)*name;
 		if (n + 4 > size)
@@ -55,7 +56,39 @@ int mfa_user_to_filename(const char *name, char *buf, size_t size)
 		}
 	}
 	buf[n] = '\0';
+	return (int)n;
+}
+
+int mfa_user_to_filename(const char *name, char *buf, size_t size)
+{
+	char enc[MFA_USER_FILE_MAX];
+	unsigned char h[32];
+	int n;
+
+	if (mfa_user_validate(name) < 0)
+		return -EINVAL;
+	if ((n = percent_encode(name, enc, sizeof(enc))) < 0)
+		return n;
+	if ((size_t)n <= MFA_USER_FILE_PLAIN_MAX) {
+		if ((size_t)n >= size)
+			return -ENOBUFS;
+		memcpy(buf, enc, (size_t)n + 1);
+		return 0;
+	}
+	if (size < MFA_USER_FILE_HASH_LEN + 1)
+		return -ENOBUFS;
+	crypto_generichash(h, sizeof(h), (const unsigned char *)name, strlen(name), NULL, 0);
+	memcpy(buf, MFA_USER_FILE_HASH_PREFIX, 2);
+	sodium_bin2hex(buf + 2, size - 2, h, sizeof(h));
 	return 0;
+}
+
+/* "%%" and 64 lower-case hex digits, as sodium_bin2hex() writes them. */
+static bool is_hashed_filename(const char *fname)
+{
+	return strncmp(fname, MFA_USER_FILE_HASH_PREFIX, 2) == 0 &&
+	       strlen(fname) == MFA_USER_FILE_HASH_LEN &&
+	       strspn(fname + 2, "0123456789abcdef") == MFA_USER_FILE_HASH_LEN - 2;
 }
 
 static int hexval(char c)
@@ -73,6 +106,8 @@ int mfa_user_from_filename(const char *fname, char *buf, size_t size)
 	size_t n = 0;
 	char check[MFA_USER_FILE_MAX];
 
+	if (is_hashed_filename(fname))
+		return -EREMOTE;
 	for (; *fname; fname++) {
 		int c = (unsigned char)*fname;
 		if (n + 1 >= size)
@@ -87,10 +122,18 @@ int mfa_user_from_filename(const char *fname, char *buf, size_t size)
 		buf[n++] = (char)c;
 	}
 	buf[n] = '\0';
-	/* Only the canonical encoding names a user: "%41" or a raw '%' maps to nobody. */
+	/* Only the canonical encoding names a user: "%41" or a raw '%' maps to nobody, nor does
+	 * the plain encoding of a name that is kept under its hash. */
 	if (mfa_user_to_filename(buf, check, sizeof(check)) < 0 || strcmp(check, orig) != 0)
 		return -EINVAL;
 	return 0;
+}
+
+int mfa_user_is_filename(const char *fname)
+{
+	char name[MFA_USER_NAME_MAX + 1];
+
+	return is_hashed_filename(fname) || mfa_user_from_filename(fname, name, sizeof(name)) == 0;
 }
 
 /* getpwnam_r/getpwuid_r/getgrnam_r with a buffer grown on ERANGE. */

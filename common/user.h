@@ -9,9 +9,16 @@
 #include "config.h"
 
 #define MFA_USER_NAME_MAX 128
-/* Percent-encoded file name of a valid user name, with NUL; always fits NAME_MAX with room
- * for the ".tmp-" prefix and random suffix. */
+/* Buffer size for a user's file name, with NUL (see mfa_user_to_filename). */
 #define MFA_USER_FILE_MAX (3 * MFA_USER_NAME_MAX + 1)
+/* The longest percent-encoding kept as the file name: with the temp prefix and suffix of
+ * earlier versions (".tmp-" NAME "-" 12 hex digits) it fits NAME_MAX (255), so every state
+ * file ever written is still found under it. */
+#define MFA_USER_FILE_PLAIN_MAX (255 - 5 - 1 - 12)
+/* The file name of longer names: this prefix, which no percent-encoding contains ('%' always
+ * starts an escape of two hex digits), then the hex BLAKE2b-256 of the name. */
+#define MFA_USER_FILE_HASH_PREFIX "%%"
+#define MFA_USER_FILE_HASH_LEN (2 + 64)
 
 /* 0 if name may be a user name here, -EINVAL otherwise: empty, longer than
  * MFA_USER_NAME_MAX, containing '/', whitespace, control characters or DEL, or starting with
@@ -19,10 +26,17 @@
 int mfa_user_validate(const char *name);
 
 /* Injective name -> file name: bytes outside [A-Za-z0-9._@+-] become %XX, '%' included
- * ("DOM\\bob" -> "DOM%5Cbob"). -EINVAL invalid name, -ENOBUFS buffer too small. */
+ * ("DOM\\bob" -> "DOM%5Cbob"). An encoding longer than MFA_USER_FILE_PLAIN_MAX (e.g. 64
+ * Cyrillic letters: 128 bytes, 384 encoded) is replaced by "%%" and the hex BLAKE2b-256 of
+ * the name, which no short name's encoding can equal. -EINVAL invalid name, -ENOBUFS buffer
+ * too small. */
 int mfa_user_to_filename(const char *name, char *buf, size_t size);
-/* The inverse; -EINVAL for names that no user maps to (".lock", ".tmp-x", bad escapes). */
+/* The inverse; -EINVAL for names that no user maps to (".lock", ".tmp-x", bad escapes),
+ * -EREMOTE for a well-formed hashed name: the user is named inside that file only. */
 int mfa_user_from_filename(const char *fname, char *buf, size_t size);
+/* 1 if fname is what mfa_user_to_filename() gives for some user (hashed form included),
+ * else 0. */
+int mfa_user_is_filename(const char *fname);
 
 /* 1 if the user is a member (primary or supplementary, via getpwnam_r + getgrouplist) of any
  * group in groups, 0 if not, -ENOENT unknown user, other < 0 lookup failure. Group names that

@@ -118,6 +118,62 @@ static void test_from_filename_refuses_non_users(void **s)
 		assert_int_equal(mfa_user_from_filename(bad[i], buf, sizeof(buf)), -EINVAL);
 }
 
+/* name = prefix then n copies of unit. */
+static void repeat(char *name, size_t size, const char *prefix, const char *unit, size_t n)
+{
+	snprintf(name, size, "%s", prefix);
+	for (size_t i = 0; i < n; i++)
+		strncat(name, unit, size - strlen(name) - 1);
+}
+
+/* Every name whose file name (with the ".tmp-" prefix and suffix of earlier versions) fits
+ * NAME_MAX keeps today's encoding, so existing state files are still found; a longer
+ * encoding (it was ENAMETOOLONG, even for an unenforced user) becomes "%%" and a hash. */
+static void test_long_name_maps_to_hash(void **s)
+{
+	char name[MFA_USER_NAME_MAX + 1], file[MFA_USER_FILE_MAX], back[MFA_USER_NAME_MAX + 1];
+
+	(void)s;
+	repeat(name, sizeof(name), "abc", "\xd0\x96", 39); /* 3 + 39 * 6 = 237 encoded */
+	assert_int_equal(mfa_user_to_filename(name, file, sizeof(file)), 0);
+	assert_int_equal(strlen(file), MFA_USER_FILE_PLAIN_MAX);
+	assert_int_equal(mfa_user_from_filename(file, back, sizeof(back)), 0);
+	assert_string_equal(back, name);
+	strcat(name, "d"); /* 238 */
+	assert_int_equal(mfa_user_to_filename(name, file, sizeof(file)), 0);
+	assert_int_equal(strlen(file), MFA_USER_FILE_HASH_LEN);
+	assert_memory_equal(file, "%%", 2);
+	assert_int_equal(mfa_user_from_filename(file, back, sizeof(back)), -EREMOTE);
+	assert_int_equal(mfa_user_is_filename(file), 1);
+	repeat(name, sizeof(name), "", "\xd0\x96", 64); /* 128 bytes, 384 encoded */
+	assert_int_equal(mfa_user_to_filename(name, file, sizeof(file)), 0);
+	assert_int_equal(strlen(file), MFA_USER_FILE_HASH_LEN);
+}
+
+/* No short name's file is a long name's: '%' is always encoded ("%25"), so "%%" starts no
+ * plain file name; a long name's plain encoding names nobody (one file per user); malformed
+ * hashed names name nobody either. */
+static void test_hashed_names_cannot_collide(void **s)
+{
+	char name[MFA_USER_NAME_MAX + 1], file[MFA_USER_FILE_MAX], back[MFA_USER_NAME_MAX + 1];
+	char plain[MFA_USER_FILE_MAX];
+
+	(void)s;
+	assert_int_equal(mfa_user_to_filename("%%", file, sizeof(file)), 0);
+	assert_string_equal(file, "%25%25");
+	repeat(name, sizeof(name), "%%", "0", 64);
+	assert_int_equal(mfa_user_to_filename(name, file, sizeof(file)), 0);
+	assert_memory_equal(file, "%25%25", 6);
+	repeat(name, sizeof(name), "", "\xd0\x96", 64);
+	repeat(plain, sizeof(plain), "", "%D0%96", 64);
+	assert_int_equal(mfa_user_from_filename(plain, back, sizeof(back)), -EINVAL);
+	assert_int_equal(mfa_user_is_filename(plain), 0);
+	repeat(file, sizeof(file), "%%", "A", 64); /* upper case: not what the mapping writes */
+	assert_int_equal(mfa_user_from_filename(file, back, sizeof(back)), -EINVAL);
+	repeat(file, sizeof(file), "%%", "a", 63);
+	assert_int_equal(mfa_user_is_filename(file), 0);
+}
+
 static void test_filename_buffer_too_small(void **s)
 {
 	char small[4];
@@ -347,6 +403,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_filename_mapping_tricky_pairs_differ),
 	cmocka_unit_test(test_from_filename_refuses_non_users),
 	cmocka_unit_test(test_filename_buffer_too_small),
+	cmocka_unit_test(test_long_name_maps_to_hash),
+	cmocka_unit_test(test_hashed_names_cannot_collide),
 	cmocka_unit_test(test_enforced_by_group_membership),
 	cmocka_unit_test(test_exempt_group_wins_over_group_and_all),
 	cmocka_unit_test(test_named_user_beats_exemption),
