@@ -2,6 +2,7 @@
  * replacement, and OFD locks with a bounded wait. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,17 +38,76 @@ int mfa_fs_check_fd(int fd, bool want_dir, bool strict_mode)
 	return mfa_fs_check_stat(&st, want_dir, strict_mode);
 }
 
+/* An ancestor of a directory we trust: owned by root or by us, and nobody else may rename or
+ * remove its entries. Group/world write is tolerated only with the sticky bit (/tmp): there
+ * others can add entries but not rename or remove ours, and our entry is checked in turn. */
+static int check_ancestor(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return -EACCES;
+	if ((st.st_mode & 022) != 0 && !(st.st_mode & S_ISVTX))
+		return -EACCES;
+	return 0;
+}
+
+/* One step down from fd (no symlink: a link is replaceable by whoever owns its directory, and
+ * "." or ".." would step around the checks), as an O_PATH handle for the next step. */
+static int step_down(int fd, const char *name, int *ret_fd)
+{
+	int nfd, r;
+
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	nfd = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (nfd < 0)
+		return errno == ENOTDIR ? -ELOOP : -errno;
+	if ((r = check_ancestor(nfd)) < 0) {
+		close(nfd);
+		return r;
+	}
+	*ret_fd = nfd;
+	return 0;
+}
+
 int mfa_fs_open_dir(const char *path, int *ret_fd)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char buf[PATH_MAX], *p, *next;
+	_cleanup_close_ int fd = -1;
 	int r;
 
-	if (fd < 0)
-		return errno == ENOTDIR ? -ELOOP : -errno; /* O_DIRECTORY|O_NOFOLLOW on a link */
-	if ((r = mfa_fs_check_fd(fd, true, true)) < 0)
+	if (path[0] != '/' || strlen(path) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, path);
+	if ((fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((r = check_ancestor(fd)) < 0)
 		return r;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
+	/* Every component but the last, each opened from the one above (no path resolved twice). */
+	for (p = buf; *p == '/'; p++)
+		;
+	while ((next = strchr(p, '/'))) {
+		int nfd = -1;
+
+		*next++ = '\0';
+		while (*next == '/')
+			next++;
+		if (!*next)
+			break; /* a trailing slash: p is the last component */
+		if ((r = step_down(fd, p, &nfd)) < 0)
+			return r;
+		close(fd);
+		fd = nfd;
+		p = next;
+	}
+	if (!*p || strcmp(p, ".") == 0 || strcmp(p, "..") == 0)
+		return -EINVAL;
+	return mfa_fs_open_subdir(fd, p, false, ret_fd);
 }
 
 int mfa_fs_open_subdir(int dir_fd, const char *name, bool create, int *ret_fd)

@@ -11,8 +11,11 @@
 #define MFA_FS_LOCKED 0x2u /* write_atomic: caller holds name's lock; one temp name per file */
 #define MFA_FS_TEMP_PREFIX ".tmp." /* + name: the temp file of an MFA_FS_LOCKED write */
 
-/* Opens a directory with O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC and checks it: a directory, owned by
- * geteuid(), no group/world permission bits. -ELOOP symlink, -ENOTDIR, -EPERM unsafe. */
+/* Opens the directory at the absolute path and checks it: a directory, owned by geteuid(), no
+ * group/world permission bits (-EPERM), not a symlink (-ELOOP). Its ancestors too, walked from
+ * "/" one openat() at a time: each a real directory (a symlink: -ELOOP), owned by root or
+ * geteuid(), and not group/world writable unless sticky (-EACCES: whoever may rename an
+ * ancestor may swap the whole tree under it). -EINVAL relative path or "."/".." components. */
 int mfa_fs_open_dir(const char *path, int *ret_fd);
 
 /* The same for NAME inside dir_fd; with create, mkdirat(0700) it first when missing. */

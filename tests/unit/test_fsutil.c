@@ -187,6 +187,68 @@ static void test_lock_excludes_other_process(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* f->dir/p (mode, owner) holding a 0700 directory "state": what mfa_fs_open_dir() says. */
+static int open_under(struct fx *f, mode_t mode, uid_t owner)
+{
+	char path[160];
+	int fd = -1, r;
+
+	assert_int_equal(mkdirat(f->dfd, "p", 0700), 0);
+	assert_int_equal(mkdirat(f->dfd, "p/state", 0700), 0);
+	assert_int_equal(fchmodat(f->dfd, "p", mode, 0), 0);
+	if (owner != geteuid())
+		assert_int_equal(fchownat(f->dfd, "p", owner, (gid_t)-1, 0), 0);
+	snprintf(path, sizeof(path), "%s/p/state", f->dir);
+	r = mfa_fs_open_dir(path, &fd);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* Whoever may rename an ancestor of state_dir may put a tree of their own in its place: every
+ * ancestor is owned by root or us and not writable by others, unless sticky (/tmp). */
+static void test_state_dir_parent_group_writable_refused(void **state)
+{
+	assert_int_equal(open_under(*state, 0775, geteuid()), -EACCES);
+}
+
+static void test_state_dir_parent_world_writable_refused(void **state)
+{
+	assert_int_equal(open_under(*state, 0757, geteuid()), -EACCES);
+}
+
+static void test_state_dir_parent_sticky_world_writable_accepted(void **state)
+{
+	assert_int_equal(open_under(*state, 01777, geteuid()), 0);
+}
+
+static void test_state_dir_parent_of_other_owner_refused(void **state)
+{
+	if (geteuid() != 0)
+		skip(); /* needs chown */
+	assert_int_equal(open_under(*state, 0755, 4242), -EACCES);
+}
+
+/* A symlinked ancestor is replaceable by whoever owns its directory: the path is walked with
+ * O_NOFOLLOW at every step; a relative path or a ".." step is refused. */
+static void test_state_dir_symlinked_ancestor_refused(void **state)
+{
+	struct fx *f = *state;
+	char path[160];
+	int fd = -1;
+
+	assert_int_equal(open_under(f, 0755, geteuid()), 0);
+	assert_int_equal(symlinkat("p", f->dfd, "ln"), 0);
+	snprintf(path, sizeof(path), "%s/ln/state", f->dir);
+	assert_int_equal(mfa_fs_open_dir(path, &fd), -ELOOP);
+	snprintf(path, sizeof(path), "%s/p/../p/state", f->dir);
+	assert_int_equal(mfa_fs_open_dir(path, &fd), -EINVAL);
+	assert_int_equal(mfa_fs_open_dir("p/state", &fd), -EINVAL);
+	snprintf(path, sizeof(path), "/%s//p/state/", f->dir);
+	assert_int_equal(mfa_fs_open_dir(path, &fd), 0);
+	close(fd);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_atomic_write_replaces, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_failed_write_keeps_old_and_leaves_no_temp, setup, teardown),
@@ -197,6 +259,15 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_open_dir_refuses_symlink_and_loose_mode, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_read_is_bounded, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_lock_excludes_other_process, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_state_dir_parent_group_writable_refused, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_state_dir_parent_world_writable_refused, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_state_dir_parent_sticky_world_writable_accepted, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_state_dir_parent_of_other_owner_refused, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_state_dir_symlinked_ancestor_refused, setup, teardown),
 };
 
 MFA_UNIT_MAIN(tests)
