@@ -71,7 +71,6 @@ static void test_secret_line_cannot_be_dodged(void **state)
 		HEAD "secret = \"GEZDGNBVGY3TQOJQ\" \"GEZDGNBVGY3TQOJQ\";\n" TAIL,
 		HEAD "secret = \"GEZDGNBVGY3TQOJQ\\x47EZDGNBVGY3TQOJQ\";\n" TAIL,
 		HEAD "/*\nsecret = \"" B32 "\";\n*/ secret = \"" STARS "\";\n" TAIL,
-		HEAD "x = \"\nsecret = \"" B32 "\";\n" TAIL,
 		HEAD "secret = \"" STARS "\";\n" TAIL,
 		HEAD "group = { secret = \"" B32 "\"; };\n" TAIL,
 		HEAD TAIL,
