@@ -187,6 +187,29 @@ static void test_lock_excludes_other_process(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The one read path of config and state: whole or an error. A file whose size fstat() does
+ * not match what was read (here /proc, size 0) was not read whole; a NUL is named by line. */
+static void test_read_text_whole_and_without_nul(void **state)
+{
+	struct fx *f = *state;
+	_cleanup_close_ int fd = -1, proc = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	char buf[4096];
+	size_t len;
+	unsigned line;
+
+	assert_true(proc >= 0);
+	assert_int_equal(mfa_fs_read_text(proc, buf, sizeof(buf), &len, &line), -EIO);
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "a\nb\n\0c", 6, 0), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "x", O_RDONLY, 0, &fd), 0);
+	assert_int_equal(mfa_fs_read_text(fd, buf, sizeof(buf), &len, &line), -EBADMSG);
+	assert_int_equal(line, 3);
+	close(fd);
+	assert_int_equal(mfa_fs_write_atomic(f->dfd, "x", "a\nb\n", 4, 0), 0);
+	assert_int_equal(mfa_fs_open_regular(f->dfd, "x", O_RDONLY, 0, &fd), 0);
+	assert_int_equal(mfa_fs_read_text(fd, buf, sizeof(buf), &len, &line), 0);
+	assert_int_equal(len, 4);
+}
+
 /* f->dir/p (mode, owner) holding a 0700 directory "state": what mfa_fs_open_dir() says. */
 static int open_under(struct fx *f, mode_t mode, uid_t owner)
 {
@@ -259,6 +282,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_open_dir_refuses_symlink_and_loose_mode, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_read_is_bounded, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_lock_excludes_other_process, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_read_text_whole_and_without_nul, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_state_dir_parent_group_writable_refused, setup,
 					teardown),
 	cmocka_unit_test_setup_teardown(test_state_dir_parent_world_writable_refused, setup,
