@@ -6,7 +6,7 @@
  * `secret = "BASE32";` on a line of its own, and the parser, working in the caller's guarded
  * buffer, takes the value from that line and overwrites it in place with a placeholder of the
  * same length before libconfig sees the text. libconfig must then see exactly that placeholder
- * for `secret`, on that line; anything else is a corrupt file. */
+ * for `secret`, on that line; anything else is a corrupt file (secretline.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "fsutil.h"
+#include "secretline.h"
 #include "state.h"
 
 #define TEXT_MAX MFA_STATE_MAX_SIZE
@@ -26,25 +27,6 @@ static const char *const known_keys[] = {
 	"last_step", "failures",     "locked_until", "enrolled_at", "reset_at", "reset_by",
 	"epoch",     "recovery",     "user",
 };
-
-/* What libconfig sees instead of each character of the secret: not base32, so a placeholder
- * is never mistaken for a secret. */
-#define PLACEHOLDER '*'
-#define SECRET_TEXT_MAX (2 * MFA_SECRET_B32_MAX)
-
-/* The secret taken out of the text: its base32 (guarded memory), length and line. */
-struct secret_line {
-	char *b32;
-	size_t len;
-	unsigned line;
-};
-
-static void secret_line_clear(struct secret_line *sl)
-{
-	if (sl->b32)
-		sodium_free(sl->b32);
-	sl->b32 = NULL;
-}
 
 static void config_destroyp(config_t *c)
 {
@@ -56,11 +38,6 @@ static int bad(struct mfa_err *reterr, const config_setting_t *s, const char *ke
 {
 	return mfa_err_set(reterr, -EBADMSG, s ? (unsigned)config_setting_source_line(s) : 0,
 			   "%s: %s", key, what);
-}
-
-static int bad_line(struct mfa_err *reterr, unsigned line, const char *key, const char *what)
-{
-	return mfa_err_set(reterr, -EBADMSG, line, "%s: %s", key, what);
 }
 
 static int get_int64(const config_setting_t *root, const char *key, int64_t min, int64_t max,
@@ -214,15 +191,7 @@ static int parse_numbers(const config_setting_t *root, struct mfa_state *st,
 	return 0;
 }
 
-/* Every character of the value is the placeholder, and there are exactly sl->len of them. */
-static bool is_placeholder(const char *v, const struct secret_line *sl)
-{
-	size_t n = strlen(v);
-
-	return n == sl->len && strspn(v, (const char[]){ PLACEHOLDER, '\0' }) == n;
-}
-
-static int parse_secret(const config_setting_t *root, const struct secret_line *sl,
+static int parse_secret(const config_setting_t *root, const struct mfa_secret_line *sl,
 			struct mfa_state *st, struct mfa_err *reterr)
 {
 	const config_setting_t *s = config_setting_get_member(root, "secret");
@@ -231,7 +200,8 @@ static int parse_secret(const config_setting_t *root, const struct secret_line *
 
 	if ((r = get_str(root, "secret", &v, reterr)) < 0)
 		return r;
-	if ((unsigned)config_setting_source_line(s) != sl->line || !is_placeholder(v, sl))
+	if ((unsigned)config_setting_source_line(s) != sl->line ||
+	    !mfa_secret_line_is_placeholder(sl, v))
 		return bad(reterr, s, "secret", "not the value of the secret line");
 	if (st->status == MFA_STATUS_RESET) {
 		if (sl->len)
@@ -243,78 +213,11 @@ static int parse_secret(const config_setting_t *root, const struct secret_line *
 	return 0;
 }
 
-/* If the line at p (up to end) is `secret = "VALUE";` (blanks around the tokens, ':' for '='
- * and the ';' optional, as libconfig allows), the offset and length of VALUE. VALUE holds no
- * quote, backslash or line break: an escaped secret is not on a line of its own. */
-static bool secret_value(const char *p, const char *end, size_t *ret_off, size_t *ret_len)
-{
-	const char *q = p, *v;
-
-#define SKIP_BLANKS() while (q < end && (*q == ' ' || *q == '\t')) q++
-	SKIP_BLANKS();
-	if ((size_t)(end - q) < 6 || memcmp(q, "secret", 6) != 0)
-		return false;
-	q += 6;
-	SKIP_BLANKS();
-	if (q == end || (*q != '=' && *q != ':'))
-		return false;
-	q++;
-	SKIP_BLANKS();
-	if (q == end || *q++ != '"')
-		return false;
-	for (v = q; q < end && *q != '"' && *q != '\\'; q++)
-		;
-	if (q == end || *q != '"')
-		return false;
-	*ret_off = (size_t)(v - p);
-	*ret_len = (size_t)(q - v);
-	q++;
-	SKIP_BLANKS();
-	if (q < end && *q == ';')
-		q++;
-	SKIP_BLANKS();
-#undef SKIP_BLANKS
-	return q == end;
-}
-
-/* Finds the one secret line of text (len bytes, no NUL), copies its value into guarded memory
- * and overwrites it in place with placeholders. No such line, or two, is a corrupt file. */
-static int take_secret(char *text, size_t len, struct secret_line *sl, struct mfa_err *reterr)
-{
-	char *p = text, *end = text + len;
-	unsigned line = 1;
-
-	for (; p < end; line++) {
-		char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t off, n;
-
-		if (!eol)
-			eol = end;
-		if (secret_value(p, eol, &off, &n)) {
-			if (sl->b32)
-				return bad_line(reterr, line, "secret", "more than one secret line");
-			if (n > SECRET_TEXT_MAX)
-				return bad_line(reterr, line, "secret", "too long");
-			if (!(sl->b32 = sodium_malloc(SECRET_TEXT_MAX + 1)))
-				return -ENOMEM;
-			memcpy(sl->b32, p + off, n);
-			sl->b32[n] = '\0';
-			memset(p + off, PLACEHOLDER, n);
-			sl->len = n;
-			sl->line = line;
-		}
-		p = eol + 1;
-	}
-	if (!sl->b32)
-		return bad_line(reterr, 0, "secret", "missing, or not on a line of its own");
-	return 0;
-}
-
 int mfa_state_parse_n(char *text, size_t len, struct mfa_state *ret_state,
 		      struct mfa_err *reterr)
 {
 	_cleanup_(config_destroyp) config_t lc;
-	_cleanup_(secret_line_clear) struct secret_line sl = { 0 };
+	_cleanup_(mfa_secret_line_clear) struct mfa_secret_line sl = { 0 };
 	struct mfa_state st = { 0 };
 	const config_setting_t *root;
 	unsigned nul;
@@ -322,8 +225,8 @@ int mfa_state_parse_n(char *text, size_t len, struct mfa_state *ret_state,
 
 	config_init(&lc);
 	if ((nul = mfa_fs_nul_line(text, len)) != 0)
-		return bad_line(reterr, nul, "file", "NUL byte");
-	if ((r = take_secret(text, len, &sl, reterr)) < 0 ||
+		return mfa_err_set(reterr, -EBADMSG, nul, "file: NUL byte");
+	if ((r = mfa_secret_line_take(text, len, &sl, reterr)) < 0 ||
 	    (r = mfa_libconfig_read(&lc, text, len, -EBADMSG, reterr)) < 0)
 		return r;
 	root = config_root_setting(&lc);
