@@ -235,20 +235,31 @@ static int write_temp(int dir_fd, const char *tmp, const void *buf, size_t len, 
 	return 0;
 }
 
-int mfa_fs_write_atomic(int dir_fd, const char *name, const void *buf, size_t len, unsigned flags)
+/* The temp file name for name: fixed under MFA_FS_LOCKED, random otherwise. */
+static int temp_name(const char *name, unsigned flags, char *buf, size_t size)
 {
 	unsigned char rnd[6];
-	char hex[sizeof(rnd) * 2 + 1], tmp[512];
+	char hex[sizeof(rnd) * 2 + 1];
+	int n;
+
+	if (flags & MFA_FS_LOCKED) {
+		n = snprintf(buf, size, MFA_FS_TEMP_PREFIX "%s", name);
+	} else {
+		randombytes_buf(rnd, sizeof(rnd));
+		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+		n = snprintf(buf, size, ".tmp-%s-%s", name, hex);
+	}
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int mfa_fs_write_atomic(int dir_fd, const char *name, const void *buf, size_t len, unsigned flags)
+{
+	char tmp[512];
 	int r;
 
-	randombytes_buf(rnd, sizeof(rnd));
-	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-	if (flags & MFA_FS_LOCKED)
-		r = snprintf(tmp, sizeof(tmp), MFA_FS_TEMP_PREFIX "%s", name);
-	else
-		r = snprintf(tmp, sizeof(tmp), ".tmp-%s-%s", name, hex);
-	if (r < 0 || r >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
+	if ((r = temp_name(name, flags, tmp, sizeof(tmp))) < 0)
+		return r;
+	/* Under the lock a temp file of this name is a dead writer's: never reused, unlinked. */
 	if ((flags & MFA_FS_LOCKED) && unlinkat(dir_fd, tmp, 0) < 0 && errno != ENOENT)
 		return -errno;
 	r = write_temp(dir_fd, tmp, buf, len, flags);
