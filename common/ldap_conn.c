@@ -1,7 +1,8 @@
 /* Connecting to the directory: our own socket connect under a deadline, TLS verified
  * against the configured CA, then a SASL EXTERNAL or simple bind. libldap is handed the
- * connected socket (ldap_init_fd) because its own timeouts leave the TLS handshake
- * unbounded (a paused slapd kept ldapwhoami waiting 32 s against a 2 s network timeout). */
+ * connected socket (ldap_init_fd) and a deadline I/O layer (ldap_io.c) because its own
+ * timeouts leave the TLS handshake unbounded (a paused slapd kept ldapwhoami waiting 32 s
+ * against a 2 s network timeout). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -116,14 +117,19 @@ static int tls_options(LDAP *ld, const struct mfa_config_ldap *l)
 
 static int start_tls(struct mfa_ldap *c, bool ldaps)
 {
+	struct timeval tv;
 	int rc, r;
 
 	if ((r = tls_options(c->ld, c->cfg)) < 0) {
 		snprintf(c->err, sizeof(c->err), "TLS setup failed (ca_file, cert_file?)");
 		return r;
 	}
-	if ((r = mfa_ldapx_arm(c, NULL)) < 0)
+	if ((r = mfa_ldapx_arm(c, &tv)) < 0)
 		return r;
+	/* ldap_start_tls_s waits for the StartTLS answer up to LDAP_OPT_TIMEOUT. */
+	if (ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv) != LDAP_OPT_SUCCESS)
+		return -EIO;
 	rc = ldaps ? ldap_install_tls(c->ld) : ldap_start_tls_s(c->ld, NULL, NULL);
 	if ((r = mfa_ldapx_arm(c, NULL)) < 0)
 		return r;
@@ -183,8 +189,11 @@ static int do_bind(struct mfa_ldap *c)
 			return r;
 		cred = (struct berval){ strlen(pw), pw };
 		dn = c->cfg->bind_dn;
-	} else
+	} else {
+		/* An empty initial response: without one slapd asks for it (14, in progress). */
 		mech = "EXTERNAL";
+		cred = (struct berval){ 0, (char *)(uintptr_t) "" };
+	}
 	if ((r = mfa_ldapx_arm(c, NULL)) < 0)
 		return r;
 	if (ldap_sasl_bind(c->ld, dn, mech, &cred, NULL, NULL, &msgid) != LDAP_SUCCESS)
@@ -214,6 +223,8 @@ static int open_one(struct mfa_ldap *c, const char *uri)
 	if (ldap_init_fd(fd, ipc ? LDAP_PROTO_IPC : LDAP_PROTO_TCP, uri, &c->ld) != LDAP_SUCCESS)
 		return -ENOMEM;
 	TAKE_FD(fd); /* the handle owns it now: ldap_unbind closes it */
+	if ((r = mfa_ldapx_install_deadline(c)) < 0)
+		return r;
 	if (ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3) != LDAP_OPT_SUCCESS ||
 	    ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS)
 		return -EIO;

@@ -14,9 +14,12 @@ struct mfa_ldap {
 	char err[160];
 };
 
-/* Arms the socket's SO_RCVTIMEO/SO_SNDTIMEO and *ret_tv with the time left; -ETIMEDOUT when
- * none is. libldap bounds neither the TLS handshake nor a read stuck in the middle of a TLS
- * record; the kernel bounds both this way. */
+/* Milliseconds left before the deadline (<= 0: none). */
+int64_t mfa_ldapx_ms_left(const struct mfa_ldap *c);
+/* Pushes the deadline I/O layer (ldap_io.c) under everything libldap reads and writes. */
+int mfa_ldapx_install_deadline(struct mfa_ldap *c);
+/* Arms the socket's SO_SNDTIMEO and *ret_tv (for ldap_result) with the time left;
+ * -ETIMEDOUT when none is. Reads are bounded by the deadline layer (ldap_io.c). */
 int mfa_ldapx_arm(struct mfa_ldap *c, struct timeval *ret_tv);
 /* Waits for the whole answer to msgid within the deadline (abandoning it otherwise). */
 int mfa_ldapx_wait(struct mfa_ldap *c, int msgid, LDAPMessage **ret_res);

@@ -7,7 +7,7 @@
 
 #include "ldap_int.h"
 
-static int64_t ms_left(const struct mfa_ldap *c)
+int64_t mfa_ldapx_ms_left(const struct mfa_ldap *c)
 {
 	struct timespec now;
 
@@ -18,7 +18,7 @@ static int64_t ms_left(const struct mfa_ldap *c)
 
 int mfa_ldapx_arm(struct mfa_ldap *c, struct timeval *ret_tv)
 {
-	int64_t ms = ms_left(c);
+	int64_t ms = mfa_ldapx_ms_left(c);
 	struct timeval tv;
 	int fd = -1;
 
@@ -28,8 +28,8 @@ int mfa_ldapx_arm(struct mfa_ldap *c, struct timeval *ret_tv)
 	}
 	tv = (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 	if (c->ld && ldap_get_option(c->ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS && fd >= 0) {
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-		    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		/* Not SO_RCVTIMEO: its EAGAIN sends libldap's TLS handshake into a loop. */
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 			return -errno;
 	}
 	if (ret_tv)
@@ -80,7 +80,7 @@ static int ld_errno(struct mfa_ldap *c, const char *what)
 	ldap_get_option(c->ld, LDAP_OPT_RESULT_CODE, &rc);
 	snprintf(c->err, sizeof(c->err), "%s: %s (%d)", what, ldap_err2string(rc), rc);
 	/* A read that SO_RCVTIMEO cut short shows as a lost connection. */
-	if (ms_left(c) <= 0)
+	if (mfa_ldapx_ms_left(c) <= 0)
 		return -ETIMEDOUT;
 	return mfa_ldapx_errno(rc) ?: -EIO;
 }

@@ -76,8 +76,9 @@ int mfa_ldap_load(struct mfa_ldap *conn, const char *user, struct mfa_ldap_token
 void mfa_ldap_token_free(struct mfa_ldap_token *tok);
 
 /* Accepts step: oathTOTPLastTimeStep = step, failures 0, in one modify asserting
- * (!(oathTOTPLastTimeStep>=step)), the generation read and no lockout at now. -ESTALE:
- * another host moved first (the code was used, or the token changed): re-read, decide. */
+ * (!(oathTOTPLastTimeStep>=step)), status enrolled, the generation read and no lockout at
+ * now. -ESTALE: another host moved first (the code was used, or the token changed):
+ * re-read and decide again. */
 int mfa_ldap_accept(struct mfa_ldap *conn, const struct mfa_ldap_token *tok, int64_t step,
 		    int64_t now);
 /* Counts one failure exactly (RFC 4525 increment, RFC 4527 post-read): *ret_failures is the

@@ -200,8 +200,6 @@ int mfa_ldapx_parse_token(struct mfa_ldap *c, LDAPMessage *e, struct mfa_ldap_to
 	}
 	if (ber)
 		ber_free(ber, 0);
-	if (r == 0 && t->status == MFA_LDAP_ENROLLED && (!t->digits || !t->period))
-		r = -EBADMSG; /* an enrolled token without its parameters cannot verify */
 	return r;
 }
 
@@ -308,6 +306,8 @@ int mfa_ldap_load(struct mfa_ldap *c, const char *user, struct mfa_ldap_token *r
 	if (r == 0) {
 		_cleanup_free_ char *owner = TAKE_PTR(t.owner);
 		r = mfa_ldapx_parse_token(c, ldap_first_entry(c->ld, res), &t);
+		if (r == 0 && t.status == MFA_LDAP_ENROLLED && (!t.digits || !t.period))
+			r = -EBADMSG; /* an enrolled token without its parameters cannot verify */
 		free(t.owner);
 		t.owner = TAKE_PTR(owner); /* the person found, not what the entry claims */
 		if (r < 0) {

@@ -51,14 +51,14 @@ static void mod_str(struct mods *m, int op, const char *attr, const char *s)
 int mfa_ldap_accept(struct mfa_ldap *c, const struct mfa_ldap_token *t, int64_t step,
 		    int64_t now)
 {
-	char assertion[160], s[24], when[16];
+	char assertion[192], s[24], when[16];
 	struct mods m = { 0 };
 
 	mfa_ldapx_time_format(now, when);
 	/* Absent attributes make (x>=n) false, so a token never used and never locked passes. */
 	snprintf(assertion, sizeof(assertion),
-		 "(&(pamTotpGeneration=%" PRId64 ")(!(oathTOTPLastTimeStep>=%" PRId64
-		 "))(!(pamTotpLockedUntil>=%s)))",
+		 "(&(pamTotpStatus=enrolled)(pamTotpGeneration=%" PRId64
+		 ")(!(oathTOTPLastTimeStep>=%" PRId64 "))(!(pamTotpLockedUntil>=%s)))",
 		 t->generation, step, when);
 	mod_str(&m, LDAP_MOD_REPLACE, "oathTOTPLastTimeStep", NUM(s, step));
 	mod_str(&m, LDAP_MOD_REPLACE, "oathFailureCount", "0");

@@ -15,12 +15,17 @@
 #include "ldap_store.h"
 #include "secret.h"
 
-static void barrier(void)
+/* Waits like a login waiting on a person, then takes a fresh deadline as such a caller
+ * does (mfa_ldap_rearm). */
+static void barrier(struct mfa_ldap *c)
 {
 	const char *p = getenv("MFA_LDAP_BARRIER");
 
-	while (p && access(p, F_OK) < 0)
+	if (!p)
+		return;
+	while (access(p, F_OK) < 0)
 		usleep(500);
+	mfa_ldap_rearm(c);
 }
 
 static int finish(int r, struct mfa_ldap *c)
@@ -77,7 +82,7 @@ static int claim(struct mfa_ldap *c, struct mfa_ldap_token *t, const struct mfa_
 	for (int i = 2; i < argc && e.n_recovery < MFA_RECOVERY_MAX; i++)
 		if ((r = mfa_recovery_hash(argv[i], hashes[e.n_recovery++])) < 0)
 			return r;
-	barrier();
+	barrier(c);
 	return mfa_ldap_claim(c, t, &e);
 }
 
@@ -94,7 +99,7 @@ static int run(struct mfa_ldap *c, const struct mfa_config *cfg, const char *cmd
 	}
 	if (strcmp(cmd, "claim") == 0)
 		return claim(c, t, cfg, argv, argc);
-	barrier();
+	barrier(c);
 	if (strcmp(cmd, "accept") == 0 && argc >= 1)
 		return mfa_ldap_accept(c, t, strtoll(argv[0], NULL, 10), now);
 	if (strcmp(cmd, "fail") == 0) {
