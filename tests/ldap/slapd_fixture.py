@@ -49,8 +49,8 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def shipped_acl():
-    """The olcAccess values of etc/ldap/acl.ldif, continuation lines joined."""
+def shipped_acl(attr="olcAccess"):
+    """The values of attr in etc/ldap/acl.ldif, continuation lines joined."""
     vals, cur = [], None
     with open(os.path.join(SRC, "etc", "ldap", "acl.ldif")) as f:
         for line in f.read().splitlines():
@@ -60,8 +60,8 @@ def shipped_acl():
             if cur is not None:
                 vals.append(cur)
                 cur = None
-            if line.startswith("olcAccess:"):
-                cur = line[len("olcAccess:"):].strip()
+            if line.startswith(attr + ":"):
+                cur = line[len(attr) + 1:].strip()
     if cur is not None:
         vals.append(cur)
     return vals
@@ -91,6 +91,7 @@ def config_ldif(d, with_otp):
     schema = "".join("include: file:///etc/ldap/schema/%s.ldif\n\n" % s
                      for s in ("core", "cosine", "nis", "inetorgperson"))
     acl = "".join("olcAccess: %s\n" % a for a in shipped_acl())
+    acl += "".join("olcLimits: %s\n" % a for a in shipped_acl("olcLimits"))
     otp = ("dn: olcOverlay={0}otp,olcDatabase={1}mdb,cn=config\n"
            "objectClass: olcOverlayConfig\nolcOverlay: {0}otp\n\n") if with_otp else ""
     with open(os.path.join(SRC, "etc", "ldap", "pam_totp.ldif")) as f:
