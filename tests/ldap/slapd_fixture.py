@@ -84,6 +84,12 @@ def make_certs(d):
          "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-days", "2", "-extfile",
          f"{d}/ext.cnf", "-out", f"{d}/server.pem"])
     os.chmod(f"{d}/server.key", 0o600)
+    # A client certificate for host-c: SASL EXTERNAL over TLS (olcAuthzRegexp maps it).
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=host-c-cert",
+         "-keyout", f"{d}/client.key", "-out", f"{d}/client.csr"])
+    run(["openssl", "x509", "-req", "-in", f"{d}/client.csr", "-CA", f"{d}/ca.pem",
+         "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-days", "2", "-out", f"{d}/client.pem"])
+    os.chmod(f"{d}/client.key", 0o600)
 
 
 def config_ldif(d, with_otp):
@@ -103,7 +109,9 @@ olcPidFile: {d}/slapd.pid
 olcTLSCACertificateFile: {d}/ca.pem
 olcTLSCertificateFile: {d}/server.pem
 olcTLSCertificateKeyFile: {d}/server.key
+olcTLSVerifyClient: allow
 olcAuthzRegexp: {{0}}gidNumber=[0-9]+\\+uidNumber=4242,cn=peercred,cn=external,cn=auth {host_dn("host-d")}
+olcAuthzRegexp: {{1}}^cn=host-c-cert$ {host_dn("host-c")}
 
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
@@ -170,6 +178,7 @@ class Slapd:
         self.sock = os.path.join(tmpdir, "ldapi")
         self.ldapi = "ldapi://" + urllib.parse.quote(self.sock, safe="")
         self.ldaps = "ldaps://127.0.0.1:%d" % self.port
+        self.ldap = "ldap://127.0.0.1:%d" % free_port()  # StartTLS
         self.ca = os.path.join(tmpdir, "ca.pem")
         self.other_ca = os.path.join(tmpdir, "other-ca.pem")
         self.pid = None
@@ -198,7 +207,7 @@ class Slapd:
         run(["slapadd", "-q", "-n1", "-F", f"{d}/slapd.d", "-l", f"{d}/data.ldif"])
         # Any uid may connect to the socket; who they are is decided by the bind.
         os.chmod(d, 0o755)
-        run(["slapd", "-F", f"{d}/slapd.d", "-h", f"{self.ldapi} {self.ldaps}/"])
+        run(["slapd", "-F", f"{d}/slapd.d", "-h", f"{self.ldapi} {self.ldaps}/ {self.ldap}/"])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.pid is None and os.path.exists(f"{d}/slapd.pid"):

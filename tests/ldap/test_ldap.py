@@ -7,6 +7,7 @@ Run by meson (suite ldap) with LDAP_DRIVER set; needs root (slapd, other uids). 
 runs even when one fails; the exit status says whether all passed."""
 import base64
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ class Env:
         self.tmp, self.s = tmp, slapd
 
     def config(self, name, uri=None, bind="simple", dn=None, pwfile=None, ca=None,
-               timeout_ms=TIMEOUT_MS, owner=0):
+               timeout_ms=TIMEOUT_MS, owner=0, cert=None, plain=False):
         path = os.path.join(self.tmp, name + ".conf")
         if bind == "simple" and pwfile is None:
             pwfile = os.path.join(self.tmp, name + ".pw")
@@ -44,6 +45,10 @@ class Env:
                  '  ca_file = "%s";' % (ca or self.s.ca)]
         if bind == "simple":
             lines += ['  bind_dn = "%s";' % dn, '  bind_password_file = "%s";' % pwfile]
+        if cert:
+            lines += ['  cert_file = "%s.pem";' % cert, '  key_file = "%s.key";' % cert]
+        if plain:
+            lines.append("  allow_plain_simple_bind = true;")
         lines.append("};")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -195,6 +200,32 @@ def test_sasl_external_host_identity(e):
     assert rc == 0 and kv["has_secret"] == "1", kv  # host-d, not anonymous: it reads secrets
 
 
+def test_tls_client_certificate_identity(e):
+    cfg = e.config("host-c-cert", uri=e.s.ldaps, bind="sasl_external",
+                   cert=os.path.join(e.s.dir, "client"))
+    rc, kv = driver(cfg, "load", "alice")
+    assert rc == 0 and kv["has_secret"] == "1", kv  # bound as host-c through its certificate
+
+
+def test_ldap_uri_uses_verified_starttls(e):
+    cfg = e.config("starttls", uri=e.s.ldap, dn=fx.host_dn("host-a"))
+    rc, kv = driver(cfg, "load", "alice")
+    assert rc == 0 and kv["has_secret"] == "1", kv
+    # The same with a CA that did not sign the server: refused, so TLS was in use.
+    cfg = e.config("starttls-wrongca", uri=e.s.ldap, dn=fx.host_dn("host-a"), ca=e.s.other_ca)
+    rc, kv = driver(cfg, "load", "alice")
+    assert rc == 1 and kv["result"] == "EPROTO", kv
+
+
+def test_plain_simple_bind_only_when_allowed(e):
+    # With the wrong CA, only a connection that skips TLS can succeed: it does so only with
+    # allow_plain_simple_bind = true.
+    cfg = e.config("plain", uri=e.s.ldap, dn=fx.host_dn("host-a"), ca=e.s.other_ca,
+                   plain=True)
+    rc, kv = driver(cfg, "load", "alice")
+    assert rc == 0, kv
+
+
 def test_token_found_by_convention_without_link(e):
     t = load(e.a, "erin")
     assert t["dn"] == fx.token_dn("erin") and t["exists"] == "0", t
@@ -342,6 +373,13 @@ def test_nothing_listening_fails_fast(e):
         assert dt < 3 * TIMEOUT_MS / 1000
 
 
+def test_second_uri_used_when_first_is_dead(e):
+    uri = "ldaps://127.0.0.1:%d %s" % (fx.free_port(), e.s.ldaps)
+    cfg = e.config("failover", uri=uri, dn=fx.host_dn("host-a"))
+    rc, kv = driver(cfg, "load", "alice")
+    assert rc == 0 and kv["has_secret"] == "1", kv
+
+
 def test_wrong_ca_refused(e):
     cfg = e.config("wrongca", uri=e.s.ldaps, dn=fx.host_dn("host-a"), ca=e.s.other_ca)
     rc, kv, dt = timed(cfg, "load", "alice")
@@ -353,10 +391,10 @@ def test_wrong_ca_refused(e):
 def test_paused_directory_times_out(e):
     e.s.pause()
     try:
-        for cfg in (e.a, e.a_tls):
+        starttls = e.config("starttls-paused", uri=e.s.ldap, dn=fx.host_dn("host-a"))
+        for cfg, how in ((e.a, "ldapi"), (e.a_tls, "ldaps"), (starttls, "StartTLS")):
             rc, kv, dt = timed(cfg, "load", "alice")
-            print("  paused slapd, %s: %s in %.2f s" % (
-                "ldaps" if cfg == e.a_tls else "ldapi", kv.get("result"), dt))
+            print("  paused slapd, %s: %s in %.2f s" % (how, kv.get("result"), dt))
             assert rc == 4 and kv["result"] == "ETIMEDOUT", kv
             assert TIMEOUT_MS / 1000 * 0.9 <= dt < 3 * TIMEOUT_MS / 1000, dt
     finally:
@@ -388,6 +426,8 @@ def test_directory_paused_mid_login_times_out(e):
 # ---------------------------------------------------------------------------------------
 
 def main():
+    # meson ends a test that overruns with SIGTERM: unwind, so the fixture stops slapd.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if os.geteuid() != 0 or not DRIVER:
         print("ldap suite: needs root and LDAP_DRIVER; skipped")
         return 77
