@@ -101,8 +101,10 @@ static int tls_options(LDAP *ld, const struct mfa_config_ldap *l)
 {
 	int demand = LDAP_OPT_X_TLS_DEMAND, min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0;
 
-	/* Per handle, so nothing in ldap.conf (TLS_REQCERT allow...) weakens it. */
+	/* Per handle, so nothing in ldap.conf (TLS_REQCERT allow, a TLS_CACERTDIR of other
+	 * CAs...) weakens it: ca_file is the only trust anchor. */
 	if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTDIR, NULL) != LDAP_OPT_SUCCESS ||
 	    ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min) != LDAP_OPT_SUCCESS ||
 	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, l->ca_file) != LDAP_OPT_SUCCESS)
 		return -EPROTO;

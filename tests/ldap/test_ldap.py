@@ -238,6 +238,22 @@ def test_unknown_person_is_enoent(e):
     assert rc == 1 and kv["result"] == "ENOENT", kv
 
 
+def test_ambiguous_person_filter_refused(e):
+    path = e.config("ambiguous", dn=fx.host_dn("host-a"))
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("};", '  person_filter = "(|(uid=%s)(uid=bob))";\n};'))
+    rc, kv = driver(path, "load", "alice")
+    assert rc == 1 and kv["result"] == "ENOTUNIQ", kv
+
+
+def test_host_cannot_reset_an_enrolled_token(e):
+    rc, kv = driver(e.c, "reset", "bob", "host-c")
+    assert rc == 1 and kv["result"] == "EACCES", kv
+    assert load(e.c, "bob")["status"] == "enrolled"
+
+
 def test_unsafe_password_file_refused(e):
     pw = os.path.join(e.tmp, "loose.pw")
     with open(pw, "w") as f:
