@@ -30,7 +30,8 @@ struct mfa_ldap_token {
 	enum mfa_algo algorithm;
 	unsigned digits, period, window;
 	int64_t last_step; /* oathTOTPLastTimeStep, -1 when none */
-	unsigned failures; /* oathFailureCount */
+	unsigned failures;     /* oathFailureCount */
+	bool has_failure_count; /* entries made by other tools may lack it */
 	int64_t last_failure, locked_until, enrolled_at, reset_at; /* unix time, 0 = none */
 	char *reset_by;
 	int64_t generation; /* pamTotpGeneration: the value every write asserts */

@@ -174,7 +174,7 @@ static int parse_attr(const char *a, struct berval **v, struct mfa_ldap_token *t
 		t->last_step = n;
 	else if (strcasecmp(a, "oathFailureCount") == 0 &&
 		 (r = parse_int(v[0], 0, 1000000, &n)) == 0)
-		t->failures = (unsigned)n;
+		t->failures = (unsigned)n, t->has_failure_count = true;
 	else if (strcasecmp(a, "pamTotpGeneration") == 0 &&
 		 (r = parse_int(v[0], 0, INT64_MAX - 1, &n)) == 0)
 		t->generation = n;

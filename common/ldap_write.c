@@ -116,6 +116,26 @@ static int postread_count(LDAPControl **ctrls, unsigned *ret)
 	return r;
 }
 
+/* The first failure on an entry without oathFailureCount (made by another tool): an
+ * increment of an absent attribute fails (16), so it is set to 1 while asserting it is still
+ * absent; a racing host gets 122 and, after the re-read, increments. */
+static int first_failure(struct mfa_ldap *c, const struct mfa_ldap_token *t, const char *when,
+			 unsigned *ret_failures)
+{
+	char assertion[96];
+	struct mods m = { 0 };
+	int r;
+
+	snprintf(assertion, sizeof(assertion),
+		 "(&(pamTotpGeneration=%" PRId64 ")(!(oathFailureCount=*)))", t->generation);
+	mod_str(&m, LDAP_MOD_ADD, "oathFailureCount", "1");
+	mod_str(&m, LDAP_MOD_REPLACE, "oathLastFailure", when);
+	if ((r = mfa_ldapx_modify(c, t->dn, m.p, assertion, NULL, NULL)) < 0)
+		return r == -EEXIST ? -ESTALE : r;
+	*ret_failures = 1;
+	return 0;
+}
+
 int mfa_ldap_fail(struct mfa_ldap *c, const struct mfa_ldap_token *t, int64_t now,
 		  unsigned *ret_failures)
 {
@@ -126,6 +146,8 @@ int mfa_ldap_fail(struct mfa_ldap *c, const struct mfa_ldap_token *t, int64_t no
 	int r;
 
 	mfa_ldapx_time_format(now, when);
+	if (!t->has_failure_count)
+		return first_failure(c, t, when, ret_failures);
 	snprintf(assertion, sizeof(assertion), "(pamTotpGeneration=%" PRId64 ")", t->generation);
 	/* RFC 4525: the server adds 1 to whatever is stored, so concurrent failures from
 	 * many hosts all count; the post-read tells this host the total it produced. */

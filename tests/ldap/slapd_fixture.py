@@ -142,7 +142,7 @@ objectClass: olcMdbConfig
 olcDatabase: {{1}}mdb
 olcDbDirectory: {d}/db
 olcSuffix: {SUFFIX}
-olcRootDN: cn=admin,{SUFFIX}
+olcRootDN: {root}
 olcDbIndex: objectClass eq
 olcDbIndex: uid eq
 olcSizeLimit: 50
@@ -254,7 +254,8 @@ class Slapd:
         e = self.env()
         if tls_ca:
             e["LDAPTLS_CACERT"] = tls_ca
-        cmd = [prog, "-x", "-H", uri or self.ldapi]
+        # root over ldapi with -Y EXTERNAL is the database's rootDN (bypasses the ACLs)
+        cmd = [prog, "-H", uri or self.ldapi] + ([] if "-Y" in args else ["-x"])
         if bind_dn:
             cmd += ["-D", bind_dn, "-w", password]
         return subprocess.run(cmd + args, input=stdin, capture_output=True, text=True, env=e)

@@ -140,6 +140,39 @@ def test_concurrent_failures_count_exactly(e):
     assert int(load(e.b, "alice")["failures"]) == before + n
 
 
+def test_first_failure_on_entry_without_counter(e):
+    """A token made by another tool may lack oathFailureCount: the first failure sets it
+    (racing hosts still count exactly)."""
+    assert driver(e.a, "claim", "dave", SECRET_B32, now_step() - 9)[0] == 0
+    r = e.s.tool("ldapmodify", None, None, ["-Y", "EXTERNAL"],
+                 stdin="dn: %s\nchangetype: modify\ndelete: oathFailureCount\n" % fx.token_dn("dave"))
+    assert r.returncode == 0, r.stderr
+    rcs, outs = race([e.a, e.b, e.c, e.a_tls], "fail", "dave")
+    assert rcs.count(0) >= 1 and set(rcs) <= {0, 3}, (rcs, outs)  # losers re-read
+    ok = rcs.count(0)
+    for _ in range(4 - ok):
+        assert driver(e.b, "fail", "dave")[0] == 0
+    assert load(e.c, "dave")["failures"] == "4"
+
+
+def test_writes_meant_for_a_reset_token_are_refused(e):
+    """A login that read the token before a reset cannot accept, count or lock it after."""
+    for op in (["accept", "dave", now_step() + 1], ["fail", "dave"], ["lockout", "dave", 60]):
+        assert driver(e.a, "claim", "dave", SECRET_B32, now_step() - 9)[0] in (0, 1)
+        with tempfile.TemporaryDirectory() as d:
+            bar = os.path.join(d, "go")
+            p = subprocess.Popen([DRIVER, e.b] + [str(a) for a in op], text=True,
+                                 stdout=subprocess.PIPE,
+                                 env=dict(os.environ, LDAPNOINIT="1", MFA_LDAP_BARRIER=bar))
+            time.sleep(0.5)  # loaded, waiting
+            assert driver(e.r, "reset", "dave", "root")[0] == 0
+            open(bar, "w").close()
+            out = p.communicate(timeout=30)[0]
+        assert p.returncode == 3, (op, out)
+        t = load(e.c, "dave")
+        assert t["status"] == "reset" and t["failures"] == "0" and t["locked_until"] == "0", t
+
+
 def test_lockout_holds_on_every_host_and_unlock_clears_it(e):
     assert driver(e.a, "lockout", "alice", 300)[0] == 0
     step = int(load(e.b, "alice")["last_step"]) + 1
@@ -182,6 +215,7 @@ def test_reset_removes_secret_and_forces_enrollment_everywhere(e):
     # Nothing of the old secret is left on the entry, even for the root DN's eyes.
     r = e.s.tool("ldapsearch", None, None, ["-Y", "EXTERNAL", "-b", fx.token_dn("alice"),
                                            "-s", "base", "-LLL", "oathSecret"])
+    assert r.returncode == 0 and "dn: " in r.stdout, (r.returncode, r.stderr)
     assert "oathSecret" not in r.stdout, r.stdout
     # A code of the old token is refused: the token is not enrolled.
     step = int(load(e.a, "alice")["last_step"]) + 1
