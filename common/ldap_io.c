@@ -6,6 +6,7 @@
  * ends the handshake instead. */
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include "ldap_int.h"
 
@@ -52,11 +53,17 @@ static ber_slen_t io_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 	return LBER_SBIOD_READ_NEXT(sbiod, buf, len);
 }
 
+/* send(MSG_NOSIGNAL) in place of the stream layer's write(): a directory that went away
+ * must give EPIPE, not a SIGPIPE that kills the login program hosting the module (seen:
+ * slapd killed mid-login, then the unbind's write). */
 static ber_slen_t io_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 {
+	int fd = -1;
+
 	if (wait_fd(sbiod, POLLOUT) < 0)
 		return -1;
-	return LBER_SBIOD_WRITE_NEXT(sbiod, buf, len);
+	ber_sockbuf_ctrl(sbiod->sbiod_sb, LBER_SB_OPT_GET_FD, &fd);
+	return send(fd, buf, len, MSG_NOSIGNAL);
 }
 
 static int io_close(Sockbuf_IO_Desc *sbiod)

@@ -207,6 +207,13 @@ class Slapd:
         run(["slapadd", "-q", "-n1", "-F", f"{d}/slapd.d", "-l", f"{d}/data.ldif"])
         # Any uid may connect to the socket; who they are is decided by the bind.
         os.chmod(d, 0o755)
+        self.launch()
+
+    def launch(self):
+        """Starts slapd on the database made by start() (again after kill())."""
+        d = self.dir
+        if os.path.exists(f"{d}/slapd.pid"):
+            os.unlink(f"{d}/slapd.pid")
         run(["slapd", "-F", f"{d}/slapd.d", "-h", f"{self.ldapi} {self.ldaps}/ {self.ldap}/"])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -242,6 +249,20 @@ class Slapd:
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
+
+    def kill(self):
+        """Kills slapd outright (a crashed directory); launch() brings it back."""
+        os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with open("/proc/%d/stat" % self.pid) as f:
+                    if f.read().split(") ")[1].startswith("Z"):
+                        break  # dead, waiting for init to reap it
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.02)
+        self.pid = None
 
     def pause(self):
         os.kill(self.pid, signal.SIGSTOP)

@@ -476,6 +476,27 @@ def test_directory_paused_mid_login_times_out(e):
         assert dt < 3 * TIMEOUT_MS / 1000, dt
 
 
+def test_directory_killed_mid_login_fails_without_sigpipe(e):
+    """Connected and loaded, then slapd dies: an error, never a SIGPIPE that would kill the
+    program hosting the module."""
+    with tempfile.TemporaryDirectory() as d:
+        bar = os.path.join(d, "go")
+        env = dict(os.environ, LDAPNOINIT="1", MFA_LDAP_BARRIER=bar)
+        procs = [subprocess.Popen([DRIVER, c, "fail", "alice"], env=env, text=True,
+                                  stdout=subprocess.PIPE) for c in (e.a, e.a_tls)]
+        time.sleep(0.5)
+        e.s.kill()
+        try:
+            open(bar, "w").close()
+            outs = [p.communicate(timeout=30)[0] for p in procs]
+        finally:
+            e.s.launch()
+    rcs = [p.returncode for p in procs]
+    print("  slapd killed between load and write: %s %s" % (rcs, [o.strip() for o in outs]))
+    assert rcs == [1, 1], (rcs, outs)
+    assert driver(e.a, "load", "alice")[0] == 0  # and it is back for what follows
+
+
 # ---------------------------------------------------------------------------------------
 
 def main():
