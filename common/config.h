@@ -45,6 +45,13 @@ struct mfa_config_ldap {
 	char *token_base;             /* default "" (required with store = "ldap") */
 	unsigned timeout_ms;          /* whole exchange, 100..60000, default 3000 */
 	bool allow_plain_simple_bind; /* ldap:// without TLS; default false */
+	/* mfa-resetd's own identity (it may reset and unlock, never read a secret); the
+	 * same kinds of keys, prefixed reset_. */
+	enum mfa_ldap_bind reset_bind;  /* default sasl_external */
+	char *reset_bind_dn;            /* default "" */
+	char *reset_bind_password_file; /* default /etc/pam_totp.ldap-reset-password */
+	char *reset_cert_file;          /* default "" */
+	char *reset_key_file;           /* default "" */
 };
 
 struct mfa_config {

@@ -13,6 +13,7 @@
 
 #define DEFAULT_URI "ldapi:///"
 #define DEFAULT_PASSWORD_FILE "/etc/pam_totp.ldap-password"
+#define DEFAULT_RESET_PASSWORD_FILE "/etc/pam_totp.ldap-reset-password"
 #define DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define DEFAULT_PERSON_FILTER "(&(objectClass=posixAccount)(uid=%s))"
 
@@ -39,6 +40,11 @@ static const struct lkey ldap_keys[] = {
 	{ "token_base", L_STR, LOFF(token_base) },
 	{ "timeout_ms", L_MS, LOFF(timeout_ms) },
 	{ "allow_plain_simple_bind", L_BOOL, LOFF(allow_plain_simple_bind) },
+	{ "reset_bind", L_BIND, LOFF(reset_bind) },
+	{ "reset_bind_dn", L_STR, LOFF(reset_bind_dn) },
+	{ "reset_bind_password_file", L_PATH, LOFF(reset_bind_password_file) },
+	{ "reset_cert_file", L_PATH_OR_EMPTY, LOFF(reset_cert_file) },
+	{ "reset_key_file", L_PATH_OR_EMPTY, LOFF(reset_key_file) },
 	{ NULL, 0, 0 },
 };
 
@@ -65,6 +71,7 @@ int mfa_config_ldap_defaults(struct mfa_config *cfg)
 
 	cfg->store = MFA_STORE_FILES;
 	l->bind = MFA_LDAP_BIND_SASL_EXTERNAL;
+	l->reset_bind = MFA_LDAP_BIND_SASL_EXTERNAL;
 	l->timeout_ms = 3000;
 	l->allow_plain_simple_bind = false;
 	if (dup_into(&l->uri, DEFAULT_URI) < 0 || dup_into(&l->bind_dn, "") < 0 ||
@@ -72,7 +79,9 @@ int mfa_config_ldap_defaults(struct mfa_config *cfg)
 	    dup_into(&l->ca_file, DEFAULT_CA_FILE) < 0 || dup_into(&l->cert_file, "") < 0 ||
 	    dup_into(&l->key_file, "") < 0 || dup_into(&l->person_base, "") < 0 ||
 	    dup_into(&l->person_filter, DEFAULT_PERSON_FILTER) < 0 ||
-	    dup_into(&l->token_base, "") < 0)
+	    dup_into(&l->token_base, "") < 0 || dup_into(&l->reset_bind_dn, "") < 0 ||
+	    dup_into(&l->reset_bind_password_file, DEFAULT_RESET_PASSWORD_FILE) < 0 ||
+	    dup_into(&l->reset_cert_file, "") < 0 || dup_into(&l->reset_key_file, "") < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -90,6 +99,10 @@ void mfa_config_ldap_free(struct mfa_config *cfg)
 	free(l->person_base);
 	free(l->person_filter);
 	free(l->token_base);
+	free(l->reset_bind_dn);
+	free(l->reset_bind_password_file);
+	free(l->reset_cert_file);
+	free(l->reset_key_file);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -214,6 +227,12 @@ static int check_complete(const config_setting_t *g, const struct mfa_config *cf
 	if (!l->cert_file[0] != !l->key_file[0])
 		return mfa_err_set(reterr, -EINVAL, line,
 				   "ldap: cert_file and key_file go together");
+	if (l->reset_bind == MFA_LDAP_BIND_SIMPLE && !l->reset_bind_dn[0])
+		return mfa_err_set(reterr, -EINVAL, line,
+				   "ldap.reset_bind_dn: required with reset_bind = \"simple\"");
+	if (!l->reset_cert_file[0] != !l->reset_key_file[0])
+		return mfa_err_set(reterr, -EINVAL, line,
+				   "ldap: reset_cert_file and reset_key_file go together");
 	return 0;
 }
 

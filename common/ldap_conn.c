@@ -97,8 +97,9 @@ static int open_socket(struct mfa_ldap *c, const LDAPURLDesc *u, bool ipc, int *
 	return r;
 }
 
-static int tls_options(LDAP *ld, const struct mfa_config_ldap *l)
+static int tls_options(const struct mfa_ldap *c, LDAP *ld)
 {
+	const struct mfa_config_ldap *l = c->cfg;
 	int demand = LDAP_OPT_X_TLS_DEMAND, min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0;
 
 	/* Per handle, so nothing in ldap.conf (TLS_REQCERT allow, a TLS_CACERTDIR of other
@@ -108,9 +109,9 @@ static int tls_options(LDAP *ld, const struct mfa_config_ldap *l)
 	    ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min) != LDAP_OPT_SUCCESS ||
 	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, l->ca_file) != LDAP_OPT_SUCCESS)
 		return -EPROTO;
-	if (l->cert_file[0] &&
-	    (ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, l->cert_file) != LDAP_OPT_SUCCESS ||
-	     ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, l->key_file) != LDAP_OPT_SUCCESS))
+	if (c->id.cert_file[0] &&
+	    (ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, c->id.cert_file) != LDAP_OPT_SUCCESS ||
+	     ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, c->id.key_file) != LDAP_OPT_SUCCESS))
 		return -EPROTO;
 	if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
 		return -EPROTO;
@@ -122,7 +123,7 @@ static int start_tls(struct mfa_ldap *c, bool ldaps)
 	struct timeval tv;
 	int rc, r;
 
-	if ((r = tls_options(c->ld, c->cfg)) < 0) {
+	if ((r = tls_options(c, c->ld)) < 0) {
 		snprintf(c->err, sizeof(c->err), "TLS setup failed (ca_file, cert_file?)");
 		return r;
 	}
@@ -153,7 +154,7 @@ static void password_freep(char **p)
  * state files), its first line. */
 static int read_password(struct mfa_ldap *c, char **ret)
 {
-	_cleanup_close_ int fd = open(c->cfg->bind_password_file,
+	_cleanup_close_ int fd = open(c->id.password_file,
 				      O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	_cleanup_(password_freep) char *pw = NULL;
 	size_t len;
@@ -186,11 +187,11 @@ static int do_bind(struct mfa_ldap *c)
 	const char *mech = LDAP_SASL_SIMPLE, *dn = NULL;
 	int msgid, r;
 
-	if (c->cfg->bind == MFA_LDAP_BIND_SIMPLE) {
+	if (c->id.bind == MFA_LDAP_BIND_SIMPLE) {
 		if ((r = read_password(c, &pw)) < 0)
 			return r;
 		cred = (struct berval){ strlen(pw), pw };
-		dn = c->cfg->bind_dn;
+		dn = c->id.dn;
 	} else {
 		/* An empty initial response: without one slapd asks for it (14, in progress). */
 		mech = "EXTERNAL";
@@ -264,8 +265,27 @@ void mfa_ldap_close(struct mfa_ldap *c)
 	free(c);
 }
 
-int mfa_ldap_connect(const struct mfa_config *cfg, struct mfa_ldap **ret_conn,
-		     struct mfa_err *reterr)
+static void set_identity(struct mfa_ldap *c, enum mfa_ldap_role role)
+{
+	const struct mfa_config_ldap *l = c->cfg;
+
+	if (role == MFA_LDAP_ROLE_RESET) {
+		c->id.bind = l->reset_bind;
+		c->id.dn = l->reset_bind_dn;
+		c->id.password_file = l->reset_bind_password_file;
+		c->id.cert_file = l->reset_cert_file;
+		c->id.key_file = l->reset_key_file;
+	} else {
+		c->id.bind = l->bind;
+		c->id.dn = l->bind_dn;
+		c->id.password_file = l->bind_password_file;
+		c->id.cert_file = l->cert_file;
+		c->id.key_file = l->key_file;
+	}
+}
+
+int mfa_ldap_connect(const struct mfa_config *cfg, enum mfa_ldap_role role,
+		     struct mfa_ldap **ret_conn, struct mfa_err *reterr)
 {
 	_cleanup_free_ char *uris = strdup(cfg->ldap.uri);
 	struct mfa_ldap *c = NULL;
@@ -277,6 +297,7 @@ int mfa_ldap_connect(const struct mfa_config *cfg, struct mfa_ldap **ret_conn,
 	if (!(c = calloc(1, sizeof(*c))))
 		return -ENOMEM;
 	c->cfg = &cfg->ldap;
+	set_identity(c, role);
 	mfa_ldap_rearm(c);
 	/* One deadline for the whole list: a dead first server leaves the rest less time. */
 	for (char *uri = strtok_r(uris, " ,", &save); uri; uri = strtok_r(NULL, " ,", &save)) {

@@ -10,6 +10,10 @@
 struct mfa_ldap {
 	LDAP *ld;
 	const struct mfa_config_ldap *cfg; /* the caller's config outlives the connection */
+	struct {                           /* the role's identity, pointing into cfg */
+		enum mfa_ldap_bind bind;
+		const char *dn, *password_file, *cert_file, *key_file;
+	} id;
 	struct timespec deadline;          /* CLOCK_MONOTONIC */
 	char err[160];
 };

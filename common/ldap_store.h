@@ -50,14 +50,21 @@ struct mfa_ldap_enroll {
 	unsigned n_recovery;
 };
 
-/* Connects to the first URI of cfg->ldap that answers, TLS verified against ca_file
+/* Who binds: the host (pam_totp.so: reads secrets, moves counters, claims enrollments) or
+ * the reset service (mfa-resetd: resets, unlocks, lists; never reads a secret). */
+enum mfa_ldap_role {
+	MFA_LDAP_ROLE_HOST,
+	MFA_LDAP_ROLE_RESET,
+};
+
+/* Connects as role to the first URI of cfg->ldap that answers, TLS verified against ca_file
  * (ldaps://, or StartTLS on ldap:// unless allow_plain_simple_bind), and binds. Connect,
  * TLS handshake and bind all end by one deadline, timeout_ms from now, whatever the
  * server does: -ETIMEDOUT. -ECONNREFUSED/-ENOENT/-EHOSTUNREACH nothing there, -EPROTO TLS
  * refused (wrong CA, name), -EACCES bind refused, -EPERM password file unsafe or a plain
  * simple bind not allowed. reterr says which URI and why. */
-int mfa_ldap_connect(const struct mfa_config *cfg, struct mfa_ldap **ret_conn,
-		     struct mfa_err *reterr);
+int mfa_ldap_connect(const struct mfa_config *cfg, enum mfa_ldap_role role,
+		     struct mfa_ldap **ret_conn, struct mfa_err *reterr);
 /* Unbinds and frees; accepts NULL. */
 void mfa_ldap_close(struct mfa_ldap *conn);
 static inline void mfa_ldap_closep(struct mfa_ldap **c)

@@ -196,6 +196,15 @@ def test_host_cannot_reset_an_enrolled_token(e):
     assert load(e.c, "bob")["status"] == "enrolled"
 
 
+def test_roles_bind_as_their_own_identity(e):
+    """One file, two identities: the module's (host) cannot reset, the daemon's can."""
+    both = e.config("both", dn=fx.host_dn("host-c"), reset_dn=fx.RESET_DN)
+    rc, kv = driver(both, "reset", "bob", "root")  # as the host: refused by the ACLs
+    assert rc == 1 and kv["result"] == "EACCES", kv
+    rc, kv = driver(both, "load", "bob", env={"MFA_LDAP_ROLE": "reset"})
+    assert rc == 0 and kv["has_secret"] == "0" and kv["status"] == "enrolled", kv
+
+
 def test_unsafe_password_file_refused(e):
     pw = os.path.join(e.tmp, "loose.pw")
     with open(pw, "w") as f:

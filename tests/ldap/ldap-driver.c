@@ -2,7 +2,8 @@
  * python suite starts. `ldap-driver CONFIG CMD USER [ARGS]`; prints result=ok or
  * result=<errno name>, and key=value lines for load/list; exit 0 ok, 3 -ESTALE (another
  * host moved first), 4 -ETIMEDOUT, 1 anything else. With MFA_LDAP_BARRIER=PATH it connects
- * and loads, then waits for PATH to exist before writing: the race is then at the server. */
+ * and loads, then waits for PATH to exist before writing: the race is then at the server.
+ * MFA_LDAP_ROLE=reset binds as the reset service (ldap.reset_*), else as the host. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
 	struct mfa_ldap_token t = { 0 };
 	struct mfa_config cfg = { 0 };
 	struct mfa_err err = { 0 };
+	enum mfa_ldap_role role;
 	unsigned n = 0;
 	int r;
 
@@ -140,7 +142,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "config: line %u: %s\n", err.line, err.msg);
 		return 2;
 	}
-	if ((r = mfa_ldap_connect(&cfg, &c, &err)) < 0) {
+	/* MFA_LDAP_ROLE=reset: bind as mfa-resetd's identity (the reset_* keys). */
+	role = getenv("MFA_LDAP_ROLE") && strcmp(getenv("MFA_LDAP_ROLE"), "reset") == 0
+		       ? MFA_LDAP_ROLE_RESET
+		       : MFA_LDAP_ROLE_HOST;
+	if ((r = mfa_ldap_connect(&cfg, role, &c, &err)) < 0) {
 		printf("result=%s errno=%d msg=%s\n", strerrorname_np(-r), -r, err.msg);
 		mfa_config_free(&cfg);
 		return r == -ETIMEDOUT ? 4 : 1;

@@ -18,12 +18,15 @@ NEW_SECRET_B32 = base64.b32encode(b"a second secret, after a reset").decode().rs
 SASL_UID = 4242  # mapped to host-d by olcAuthzRegexp in the fixture
 
 
+RESET_CONFIGS = set()  # configs the driver runs as mfa-resetd (MFA_LDAP_ROLE=reset)
+
+
 class Env:
     def __init__(self, tmp, slapd):
         self.tmp, self.s = tmp, slapd
 
     def config(self, name, uri=None, bind="simple", dn=None, pwfile=None, ca=None,
-               timeout_ms=TIMEOUT_MS, owner=0, cert=None, plain=False):
+               timeout_ms=TIMEOUT_MS, owner=0, cert=None, plain=False, reset_dn=None):
         path = os.path.join(self.tmp, name + ".conf")
         if bind == "simple" and pwfile is None:
             pwfile = os.path.join(self.tmp, name + ".pw")
@@ -42,6 +45,13 @@ class Env:
             lines += ['  cert_file = "%s.pem";' % cert, '  key_file = "%s.key";' % cert]
         if plain:
             lines.append("  allow_plain_simple_bind = true;")
+        if reset_dn:  # the reset service's identity in the same file, as on a real host
+            rpw = os.path.join(self.tmp, name + ".reset.pw")
+            with open(rpw, "w") as f:
+                f.write(reset_dn.split(",")[0][3:] + "-secret\n")
+            os.chmod(rpw, 0o600)
+            lines += ['  reset_bind = "simple";', '  reset_bind_dn = "%s";' % reset_dn,
+                      '  reset_bind_password_file = "%s";' % rpw]
         lines.append("};")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -51,6 +61,8 @@ class Env:
 
 def driver(cfg, *args, env=None, uid=None):
     cmd = [DRIVER, cfg] + [str(a) for a in args]
+    if cfg in RESET_CONFIGS:
+        env = dict(env or {}, MFA_LDAP_ROLE="reset")
     if uid is not None:
         cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
@@ -77,8 +89,9 @@ def race(cfgs, *args):
     with tempfile.TemporaryDirectory() as d:
         bar = os.path.join(d, "go")
         env = dict(os.environ, LDAPNOINIT="1", MFA_LDAP_BARRIER=bar)
-        procs = [subprocess.Popen([DRIVER, c] + [str(a) for a in args], env=env,
-                                  stdout=subprocess.PIPE, text=True) for c in cfgs]
+        procs = [subprocess.Popen([DRIVER, c] + [str(a) for a in args],
+                                  env=dict(env, MFA_LDAP_ROLE="reset") if c in RESET_CONFIGS
+                                  else env, stdout=subprocess.PIPE, text=True) for c in cfgs]
         time.sleep(1.0)  # every driver connected and loaded (they wait at the barrier)
         open(bar, "w").close()
         outs = [p.communicate(timeout=60)[0] for p in procs]

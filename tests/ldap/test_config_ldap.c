@@ -30,6 +30,11 @@ static void test_ldap_defaults(void **state)
 	assert_string_equal(c.ldap.token_base, "");
 	assert_int_equal(c.ldap.timeout_ms, 3000);
 	assert_false(c.ldap.allow_plain_simple_bind);
+	assert_int_equal(c.ldap.reset_bind, MFA_LDAP_BIND_SASL_EXTERNAL);
+	assert_string_equal(c.ldap.reset_bind_dn, "");
+	assert_string_equal(c.ldap.reset_bind_password_file, "/etc/pam_totp.ldap-reset-password");
+	assert_string_equal(c.ldap.reset_cert_file, "");
+	assert_string_equal(c.ldap.reset_key_file, "");
 	mfa_config_free(&c);
 }
 
@@ -48,6 +53,9 @@ static void test_ldap_full_group_parses(void **state)
 			   "  token_base = \"ou=tokens,dc=example,dc=com\";\n"
 			   "  timeout_ms = 1500;\n"
 			   "  allow_plain_simple_bind = true;\n"
+			   "  reset_bind = \"simple\";\n"
+			   "  reset_bind_dn = \"cn=resetd,ou=mfa-reset,dc=example,dc=com\";\n"
+			   "  reset_bind_password_file = \"/etc/r.pw\";\n"
 			   "};\n"
 			   "lockout = { max_failures = 3; };\n";
 	struct mfa_config c;
@@ -60,6 +68,9 @@ static void test_ldap_full_group_parses(void **state)
 	assert_string_equal(c.ldap.person_filter, "(&(objectClass=inetOrgPerson)(uid=%s))");
 	assert_int_equal(c.ldap.timeout_ms, 1500);
 	assert_true(c.ldap.allow_plain_simple_bind);
+	assert_int_equal(c.ldap.reset_bind, MFA_LDAP_BIND_SIMPLE);
+	assert_string_equal(c.ldap.reset_bind_dn, "cn=resetd,ou=mfa-reset,dc=example,dc=com");
+	assert_string_equal(c.ldap.reset_bind_password_file, "/etc/r.pw");
 	assert_int_equal(c.lockout.max_failures, 3); /* the rest of the file still read */
 	mfa_config_free(&c);
 }
@@ -90,6 +101,11 @@ static const struct bad {
 	{ "store = \"ldap\";\nldap = { person_base = \"ou=p\"; token_base = \"ou=t\";\n"
 	  "cert_file = \"/c.pem\"; };",
 	  2, "ldap: cert_file and key_file" },
+	{ "store = \"ldap\";\nldap = { person_base = \"ou=p\"; token_base = \"ou=t\";\n"
+	  "reset_bind = \"simple\"; };",
+	  2, "ldap.reset_bind_dn: required" },
+	{ "ldap = { reset_bind_password_file = \"r.pw\"; };", 1,
+	  "ldap.reset_bind_password_file: must be an absolute" },
 };
 
 static void test_ldap_invalid_values_name_line_and_key(void **state)

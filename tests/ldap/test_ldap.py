@@ -19,7 +19,7 @@ import cases_access  # noqa: E402
 import cases_failure  # noqa: E402
 import cases_store  # noqa: E402
 import slapd_fixture as fx  # noqa: E402
-from ldap_harness import DRIVER, Env  # noqa: E402
+from ldap_harness import DRIVER, RESET_CONFIGS, Env  # noqa: E402
 
 
 def cases():
@@ -44,7 +44,9 @@ def main():
         e.b = e.config("host-b", dn=fx.host_dn("host-b"))
         e.c = e.config("host-c", dn=fx.host_dn("host-c"))
         e.a_tls = e.config("host-a-tls", uri=s.ldaps, dn=fx.host_dn("host-a"))
-        e.r = e.config("resetd", dn=fx.RESET_DN)
+        # mfa-resetd's config: host-b's file with the reset identity (reset_* keys)
+        e.r = e.config("resetd", dn=fx.host_dn("host-b"), reset_dn=fx.RESET_DN)
+        RESET_CONFIGS.add(e.r)
         for name, f in tests:
             t0 = time.monotonic()
             try:
