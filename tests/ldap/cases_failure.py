@@ -1,4 +1,5 @@
-"""Never a hang, never a crash: nothing listening, wrong CA, a paused or killed slapd."""
+"""Never a hang, never a crash: nothing listening, wrong CA, a paused or killed slapd.
+Every config here has timeout_ms = TIMEOUT_MS (1 s); bounds are asserted at 3x."""
 import os
 import subprocess
 import tempfile
@@ -9,6 +10,12 @@ from ldap_harness import *  # noqa: F401,F403 (the harness is these cases' vocab
 
 # --- timeouts: never a hang ------------------------------------------------------------
 
+def short(e):
+    """host-a over ldapi and over ldaps with the short timeout."""
+    return [e.config("short-" + n, uri=u, dn=fx.host_dn("host-a"), timeout_ms=TIMEOUT_MS)
+            for n, u in (("ldapi", e.s.ldapi), ("ldaps", e.s.ldaps))]
+
+
 def timed(cfg, *args):
     t0 = time.monotonic()
     rc, kv = driver(cfg, *args)
@@ -17,7 +24,7 @@ def timed(cfg, *args):
 
 def test_nothing_listening_fails_fast(e):
     for uri in ("ldaps://127.0.0.1:%d" % fx.free_port(), "ldapi://%2Fnonexistent%2Fsock"):
-        cfg = e.config("dead", uri=uri, dn=fx.host_dn("host-a"))
+        cfg = e.config("dead", uri=uri, dn=fx.host_dn("host-a"), timeout_ms=TIMEOUT_MS)
         rc, kv, dt = timed(cfg, "load", "alice")
         print("  %s: %s in %.2f s" % (uri, kv.get("result"), dt))
         assert rc == 1 and kv["result"] in ("ECONNREFUSED", "ENOENT"), kv
@@ -32,7 +39,8 @@ def test_second_uri_used_when_first_is_dead(e):
 
 
 def test_wrong_ca_refused(e):
-    cfg = e.config("wrongca", uri=e.s.ldaps, dn=fx.host_dn("host-a"), ca=e.s.other_ca)
+    cfg = e.config("wrongca", uri=e.s.ldaps, dn=fx.host_dn("host-a"), ca=e.s.other_ca,
+                   timeout_ms=TIMEOUT_MS)
     rc, kv, dt = timed(cfg, "load", "alice")
     print("  wrong CA: %s in %.2f s" % (kv.get("result"), dt))
     assert rc == 1 and kv["result"] == "EPROTO", kv
@@ -42,8 +50,9 @@ def test_wrong_ca_refused(e):
 def test_paused_directory_times_out(e):
     e.s.pause()
     try:
-        starttls = e.config("starttls-paused", uri=e.s.ldap, dn=fx.host_dn("host-a"))
-        for cfg, how in ((e.a, "ldapi"), (e.a_tls, "ldaps"), (starttls, "StartTLS")):
+        for uri, how in ((e.s.ldapi, "ldapi"), (e.s.ldaps, "ldaps"), (e.s.ldap, "StartTLS")):
+            cfg = e.config("paused-" + how, uri=uri, dn=fx.host_dn("host-a"),
+                           timeout_ms=TIMEOUT_MS)
             rc, kv, dt = timed(cfg, "load", "alice")
             print("  paused slapd, %s: %s in %.2f s" % (how, kv.get("result"), dt))
             assert rc == 4 and kv["result"] == "ETIMEDOUT", kv
@@ -58,7 +67,7 @@ def test_directory_paused_mid_login_times_out(e):
         bar = os.path.join(d, "go")
         env = dict(os.environ, LDAPNOINIT="1", MFA_LDAP_BARRIER=bar)
         procs = [subprocess.Popen([DRIVER, c, "fail", "alice"], env=env, text=True,
-                                  stdout=subprocess.PIPE) for c in (e.a, e.a_tls)]
+                                  stdout=subprocess.PIPE) for c in short(e)]
         time.sleep(0.5)
         e.s.pause()
         try:
@@ -81,7 +90,7 @@ def test_directory_killed_mid_login_fails_without_sigpipe(e):
         bar = os.path.join(d, "go")
         env = dict(os.environ, LDAPNOINIT="1", MFA_LDAP_BARRIER=bar)
         procs = [subprocess.Popen([DRIVER, c, "fail", "alice"], env=env, text=True,
-                                  stdout=subprocess.PIPE) for c in (e.a, e.a_tls)]
+                                  stdout=subprocess.PIPE) for c in short(e)]
         time.sleep(0.5)
         e.s.kill()
         try:

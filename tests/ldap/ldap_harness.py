@@ -11,7 +11,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import slapd_fixture as fx  # noqa: E402
 
 DRIVER = os.environ.get("LDAP_DRIVER", "")
-TIMEOUT_MS = 1000
+TIMEOUT_MS = 1000  # the timeout cases' configs; the others get room for a loaded machine
+RELAXED_MS = 10000
 SECRET = b"pam_totp ldap test secret 1234"  # 30 bytes
 SECRET_B32 = base64.b32encode(SECRET).decode().rstrip("=")
 NEW_SECRET_B32 = base64.b32encode(b"a second secret, after a reset").decode().rstrip("=")
@@ -26,7 +27,7 @@ class Env:
         self.tmp, self.s = tmp, slapd
 
     def config(self, name, uri=None, bind="simple", dn=None, pwfile=None, ca=None,
-               timeout_ms=TIMEOUT_MS, owner=0, cert=None, plain=False, reset_dn=None):
+               timeout_ms=RELAXED_MS, owner=0, cert=None, plain=False, reset_dn=None):
         path = os.path.join(self.tmp, name + ".conf")
         if bind == "simple" and pwfile is None:
             pwfile = os.path.join(self.tmp, name + ".pw")
