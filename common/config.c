@@ -100,6 +100,7 @@ void mfa_config_free(struct mfa_config *cfg)
 	mfa_strlist_free(&cfg->enforce.exempt_groups);
 	mfa_strlist_free(&cfg->reset.admin_groups);
 	mfa_strlist_free(&cfg->reset.protected_groups);
+	mfa_config_ldap_free(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -123,7 +124,8 @@ int mfa_config_defaults(struct mfa_config *cfg)
 	    !(cfg->state_dir = strdup(MFA_CONFIG_DEFAULT_STATE_DIR)) ||
 	    !(cfg->reset.socket = strdup(MFA_CONFIG_DEFAULT_SOCKET)) ||
 	    strlist_set1(&cfg->enforce.groups, "mfa-users") < 0 ||
-	    strlist_set1(&cfg->reset.admin_groups, "mfa-admins") < 0) {
+	    strlist_set1(&cfg->reset.admin_groups, "mfa-admins") < 0 ||
+	    mfa_config_ldap_defaults(cfg) < 0) {
 		mfa_config_free(cfg);
 		return -ENOMEM;
 	}
@@ -388,6 +390,7 @@ int mfa_config_parse_n(const char *text, size_t len, struct mfa_config *ret_cfg,
 	if ((r = mfa_config_defaults(&cfg)) < 0)
 		return r;
 	if ((r = mfa_libconfig_read(&lc, text, len, -EINVAL, reterr)) < 0 ||
+	    (r = mfa_config_ldap_take(&lc, &cfg, reterr)) < 0 ||
 	    (r = apply_section(&c, config_root_setting(&lc), root_keys)) < 0) {
 		mfa_config_free(&cfg);
 		return r;

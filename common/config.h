@@ -19,6 +19,41 @@ struct mfa_strlist {
 	size_t n;
 };
 
+/* Where tokens live: per-host state files (sections 3-5 of the spec) or the directory. */
+enum mfa_store {
+	MFA_STORE_FILES,
+	MFA_STORE_LDAP,
+};
+
+enum mfa_ldap_bind {
+	MFA_LDAP_BIND_SASL_EXTERNAL, /* ldapi:// peer credentials, or a TLS client certificate */
+	MFA_LDAP_BIND_SIMPLE,        /* bind_dn + the password in bind_password_file */
+};
+
+/* The "ldap" group (config_ldap.c); every string has a default, so none is NULL after
+ * mfa_config_defaults(). */
+struct mfa_config_ldap {
+	char *uri;                    /* one or more, space-separated; default "ldapi:///" */
+	enum mfa_ldap_bind bind;      /* default sasl_external */
+	char *bind_dn;                /* default "" (required for simple) */
+	char *bind_password_file;     /* default /etc/pam_totp.ldap-password, 0600 root */
+	char *ca_file;                /* default /etc/ssl/certs/ca-certificates.crt */
+	char *cert_file;              /* TLS client certificate; default "" (none) */
+	char *key_file;               /* its key; default "" */
+	char *person_base;            /* default "" (required with store = "ldap") */
+	char *person_filter;          /* one %s for the escaped name */
+	char *token_base;             /* default "" (required with store = "ldap") */
+	unsigned timeout_ms;          /* whole exchange, 100..60000, default 3000 */
+	bool allow_plain_simple_bind; /* ldap:// without TLS; default false */
+	/* mfa-resetd's own identity (it may reset and unlock, never read a secret); the
+	 * same kinds of keys, prefixed reset_. */
+	enum mfa_ldap_bind reset_bind;  /* default sasl_external */
+	char *reset_bind_dn;            /* default "" */
+	char *reset_bind_password_file; /* default /etc/pam_totp.ldap-reset-password */
+	char *reset_cert_file;          /* default "" */
+	char *reset_key_file;           /* default "" */
+};
+
 struct mfa_config {
 	char *issuer;    /* default: the host name */
 	char *state_dir; /* default: /var/lib/pam_totp */
@@ -50,6 +85,8 @@ struct mfa_config {
 		bool allow_self_reset;               /* default false */
 		struct mfa_strlist protected_groups; /* default [] */
 	} reset;
+	enum mfa_store store; /* default files */
+	struct mfa_config_ldap ldap;
 };
 
 #define MFA_CONFIG_DEFAULT_STATE_DIR "/var/lib/pam_totp"
@@ -83,6 +120,14 @@ int mfa_libconfig_read(struct config_t *lc, const char *text, size_t len, int r,
 
 /* Frees what cfg owns and zeroes it; accepts a zeroed or half-built config. */
 void mfa_config_free(struct mfa_config *cfg);
+
+/* config_ldap.c: the "store" key and the "ldap" group. _defaults and _free are called by
+ * mfa_config_defaults() and mfa_config_free(); _take parses and removes both settings from
+ * the root before the main table sees it, and checks what store = "ldap" requires. */
+int mfa_config_ldap_defaults(struct mfa_config *cfg);
+void mfa_config_ldap_free(struct mfa_config *cfg);
+struct config_t;
+int mfa_config_ldap_take(struct config_t *lc, struct mfa_config *cfg, struct mfa_err *reterr);
 
 /* "SHA1", "SHA256", "SHA512". */
 const char *mfa_algo_to_string(enum mfa_algo a);
