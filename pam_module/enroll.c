@@ -1,8 +1,8 @@
 /* Enrollment (story 2): a new secret shown through the conversation together with the
  * prompt (sshd keyboard-interactive shows text only with the next prompt), confirmed by a
- * code; only then, under the user's lock and only if nobody changed the state meanwhile, the
- * state is written and the recovery codes are shown once. Every text buffer that holds the
- * secret lives in sodium_malloc()ed memory and is wiped when freed. */
+ * code; the confirmed token is then kept pending in the handle (pending.c), and written only
+ * once the whole authentication succeeded. Every text buffer that holds the secret lives in
+ * sodium_malloc()ed memory and is wiped when freed. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,33 +186,7 @@ static int confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struc
 	return -EACCES;
 }
 
-/* Under the lock: the state must still be what the decision saw (none, or the same reset),
- * so a racing enrollment or reset is never overwritten. */
-static int still_same(struct totp_ctx *ctx, int lock_fd, const struct mfa_state *seen)
-{
-	_cleanup_(mfa_state_clearp) struct mfa_state now = {0};
-	struct mfa_err err = {0};
-	int r;
-
-	r = mfa_state_load(ctx->dir_fd, lock_fd, ctx->user, &now, &err);
-	if (!seen)
-		return r == -ENOENT ? 0 : r < 0 ? r : -ESTALE;
-	if (r < 0)
-		return r;
-	if (now.status != MFA_STATUS_RESET || now.epoch != seen->epoch)
-		return -ESTALE;
-	return 0;
-}
-
-static void codes_freep(char (**codes)[MFA_RECOVERY_CODE_LEN + 1])
-{
-	if (*codes)
-		sodium_free(*codes);
-}
-
-/* Shows the recovery codes once; the state is already saved, so a failure here is only
- * logged. */
-static void show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
+void totp_show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
 		       unsigned n)
 {
 	_cleanup_(screen_done) struct screen s = {0};
@@ -229,45 +203,6 @@ static void show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CO
 		r = totp_converse(ctx->pamh, s.msg, s.n, NULL);
 	if (r < 0)
 		log_enroll(ctx, LOG_WARNING, "ok", "codes-not-shown", r, -1);
-}
-
-/* Writes the enrolled state, secret moved into it. */
-static int commit(struct totp_ctx *ctx, const struct mfa_state *seen, struct mfa_secret **sec,
-		  int64_t step)
-{
-	_cleanup_(mfa_state_clearp) struct mfa_state ns = {0};
-	_cleanup_(codes_freep) char(*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
-	_cleanup_close_ int lock_fd = -1;
-	unsigned n = ctx->cfg.enrollment.recovery_codes;
-	int r;
-
-	r = mfa_state_lock(ctx->dir_fd, ctx->user, MFA_STATE_LOCK_TIMEOUT_MS, &lock_fd);
-	if (r < 0 || (r = still_same(ctx, lock_fd, seen)) < 0)
-		return r;
-	ns = (struct mfa_state){.status = MFA_STATUS_ENROLLED,
-				.algorithm = ctx->cfg.totp.algorithm,
-				.digits = ctx->cfg.totp.digits,
-				.period = ctx->cfg.totp.period,
-				.last_step = step,
-				.enrolled_at = time(NULL),
-				.n_recovery = n};
-	if (seen) {
-		ns.reset_at = seen->reset_at;
-		memcpy(ns.reset_by, seen->reset_by, sizeof(ns.reset_by));
-	}
-	if (n > 0) {
-		codes = sodium_malloc(sizeof(*codes) * n);
-		if (!codes)
-			return -ENOMEM;
-		if ((r = mfa_recovery_generate(n, codes, ns.recovery)) < 0)
-			return r;
-	}
-	ns.secret = TAKE_PTR(*sec);
-	if ((r = mfa_state_store(ctx->dir_fd, lock_fd, ctx->user, &ns, 0)) < 0)
-		return r;
-	log_enroll(ctx, LOG_NOTICE, "ok", seen ? "reset" : "first", 0, n);
-	show_codes(ctx, (const char(*)[MFA_RECOVERY_CODE_LEN + 1]) codes, n);
-	return 0;
 }
 
 /* Why enrollment cannot happen now, or NULL. */
@@ -317,12 +252,7 @@ int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
 		return PAM_AUTH_ERR;
 	}
 	if (r == 0)
-		r = commit(ctx, st, &sec, step);
-	if (r == -ESTALE) {
-		totp_error(ctx, "The token was changed meanwhile: nothing was saved.");
-		log_enroll(ctx, LOG_NOTICE, "refused", "state-changed", 0, -1);
-		return PAM_AUTH_ERR;
-	}
+		r = totp_pending_keep(ctx, st, &sec, step);
 	if (r < 0) {
 		log_enroll(ctx, LOG_ERR, "error", "enroll", r, -1);
 		return r == -ENOTCONN || r == -EIO ? PAM_CONV_ERR : totp_pam_code(r);

@@ -74,10 +74,15 @@ class World:
         os.chmod(self.config, 0o644)
         pamd = os.path.join(self.dir, "pam.d")
         os.mkdir(pamd)
-        stack = ("auth required pam_unix.so\n"
-                 "auth required %s/pam_module/pam_totp.so config=%s\n"
-                 "account required pam_unix.so\nsession required pam_permit.so\n"
-                 % (BUILD, self.config))
+        # The documented stack (pam_totp(8)): the password stops the stack when wrong
+        # (requisite), and the account line writes a confirmed enrollment: sshd calls
+        # pam_acct_mgmt in the process that ran pam_authenticate, pam_setcred in another.
+        module = "%s/pam_module/pam_totp.so config=%s" % (BUILD, self.config)
+        stack = ("auth requisite pam_unix.so\n"
+                 "auth required %s\n"
+                 "account required pam_unix.so\n"
+                 "account required %s\n"
+                 "session required pam_permit.so\n" % (module, module))
         for service in ("sshd", "e2e-login"):
             with open(os.path.join(pamd, service), "w") as f:
                 f.write(stack)
@@ -154,6 +159,8 @@ class World:
         self.keys += [k for k in keys if k not in self.keys]
         if kind == "password":
             return self.password
+        if kind == "wrong-password":
+            return self.password + "x"
         if kind == "enroll":
             return oath(self.keys[-1])
         _, key, steps = kind.split(":")
@@ -218,6 +225,12 @@ def test_sshd_story(w):
     w.start_sshd()
     w.start_resetd()
 
+    # A stranger who knows only the user name never reaches enrollment (requisite), and
+    # nothing is saved.
+    p = w.ssh("wrong-password", "enroll")
+    check(not logged_in_as(w, p) and "Key: " not in p.screen, "wrong password enrolled", p.screen)
+    check(not os.path.exists(os.path.join(w.state, w.user)), "state saved after a wrong password")
+
     p = w.ssh("password", "enroll")
     check(logged_in_as(w, p), "first login (enrollment) over ssh failed", p.screen)
     screen = p.screen.split("Password:")[1].split("Verification code:")[0]
@@ -248,9 +261,10 @@ def test_sshd_story(w):
 
 
 def console(w, *plan):
-    """pamtester on a pseudo-terminal through the same PAM stack: a console-style login."""
-    return terminal(["pamtester", "-v", "e2e-login", w.user, "authenticate"], w.pam_env, w,
-                    list(plan))
+    """pamtester on a pseudo-terminal through the same PAM stack, as login(1) calls it:
+    authenticate, then the account and the credentials."""
+    return terminal(["pamtester", "-v", "e2e-login", w.user, "authenticate", "acct_mgmt",
+                     "setcred"], w.pam_env, w, list(plan))
 
 
 def oath(key, steps=0):

@@ -9,7 +9,13 @@
  *          long           200 digits
  *          stdin          print "WAITING", then answer the next line read from stdin
  *                         (concurrency tests hold many logins at their prompt this way)
- * Options: -s  PAM_SILENT;  -n  no conversation function;  -k B32  key for code:N. */
+ * Options: -s  PAM_SILENT;  -n  no conversation function;  -k B32  key for code:N;
+ *          -o OPS  what the application calls, in order, comma-separated (default "auth"):
+ *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
+ *                  (DELETE), pause ("PAUSED", then wait for a line on stdin); each prints
+ *                  "OP name code". Like an application, it stops at the first failure
+ *                  (RESULT is that code, else the last one's), unless -c (a careless
+ *                  application that goes on). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,20 +126,60 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	return PAM_SUCCESS;
 }
 
+static int run_op(pam_handle_t *pamh, const char *op, int flags)
+{
+	char line[64];
+
+	if (strcmp(op, "auth") == 0)
+		return pam_authenticate(pamh, flags);
+	if (strcmp(op, "acct") == 0)
+		return pam_acct_mgmt(pamh, flags);
+	if (strcmp(op, "cred") == 0)
+		return pam_setcred(pamh, flags | PAM_ESTABLISH_CRED);
+	if (strcmp(op, "delcred") == 0)
+		return pam_setcred(pamh, flags | PAM_DELETE_CRED);
+	if (strcmp(op, "pause") == 0) {
+		printf("PAUSED\n");
+		fflush(stdout);
+		return fgets(line, sizeof(line), stdin) ? PAM_SUCCESS : PAM_ABORT;
+	}
+	return PAM_SYSTEM_ERR;
+}
+
+/* Runs the comma-separated ops; the code the sequence ends with. */
+static int run_ops(pam_handle_t *pamh, char *ops, int flags, int careless)
+{
+	int r = PAM_SUCCESS;
+
+	for (char *op = strtok(ops, ","); op; op = strtok(NULL, ",")) {
+		r = run_op(pamh, op, flags);
+		printf("OP %s %d\n", op, r);
+		fflush(stdout);
+		if (r != PAM_SUCCESS && !careless)
+			break;
+	}
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct driver d = {0};
 	struct pam_conv pc = {conv, &d};
 	pam_handle_t *pamh = NULL;
-	int flags = 0, opt, r;
+	char default_ops[] = "auth", *ops = default_ops;
+	int flags = 0, careless = 0, opt, r;
 
-	while ((opt = getopt(argc, argv, "snk:")) != -1) {
+	while ((opt = getopt(argc, argv, "snk:o:c")) != -1) {
 		if (opt == 's')
 			flags |= PAM_SILENT;
 		else if (opt == 'n')
 			pc.conv = NULL;
 		else if (opt == 'k')
 			d.key = optarg;
+		else if (opt == 'o')
+			ops = optarg;
+		else if (opt == 'c')
+			careless = 1;
 		else
 			return 2;
 	}
@@ -146,7 +192,7 @@ int main(int argc, char **argv)
 		printf("START %d\n", r);
 		return 3;
 	}
-	r = pam_authenticate(pamh, flags);
+	r = run_ops(pamh, ops, flags, careless);
 	printf("RESULT %d %s\n", r, pam_strerror(pamh, r));
 	pam_end(pamh, r);
 	return 0;
