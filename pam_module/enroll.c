@@ -104,22 +104,60 @@ static void log_enroll(struct totp_ctx *ctx, int prio, const char *result, const
 	totp_log(ctx, prio, &ev);
 }
 
-/* The first screen: why, who, the key, the URI and the QR code. */
+/* The QR code as text lines, or NULL (not built, disabled, too big: the key and URI
+ * suffice). */
+static char *qr_text(struct totp_ctx *ctx, const char *uri)
+{
+	char *qr = NULL;
+
+	if (!HAVE_QRENCODE || !ctx->cfg.enrollment.qr || totp_qr_render(uri, &qr) < 0)
+		return NULL;
+	return qr;
+}
+
+/* Why: only a pending reset mentions one, and in words that are true also for an account
+ * that never had a token (an administrator may reset a user who never enrolled; the state
+ * does not tell the two apart). */
+static int why_line(const struct mfa_state *st, struct screen *s)
+{
+	char when[64];
+
+	if (!st || st->status != MFA_STATUS_RESET)
+		return screen_add(s, PAM_TEXT_INFO,
+				  "This account requires a one-time code from an authenticator "
+				  "app.");
+	totp_format_time(st->reset_at, when, sizeof(when));
+	return screen_add(s, PAM_TEXT_INFO,
+			  "%s asked for a new authenticator token on %s; any earlier token no "
+			  "longer works.",
+			  st->reset_by[0] ? st->reset_by : "An administrator", when);
+}
+
+/* The first screen: why, the QR code, then who, the key, the URI and what to do, so that at
+ * 80x24 the key, the URI and the prompt are the last lines and never scroll away (the QR
+ * code may). */
 static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
 			const struct mfa_secret *sec, struct screen *s)
 {
 	const struct mfa_config *c = &ctx->cfg;
-	char key[2 * MFA_SECRET_B32_MAX], when[64];
+	char key[2 * MFA_SECRET_B32_MAX];
 	char *uri = NULL, *qr = NULL;
 	int r;
 
-	if (st && st->status == MFA_STATUS_RESET) {
-		totp_format_time(st->reset_at, when, sizeof(when));
-		r = screen_add(s, PAM_TEXT_INFO, "Your authenticator was reset by %s on %s.",
-			       st->reset_by[0] ? st->reset_by : "an administrator", when);
-	} else {
-		r = screen_add(s, PAM_TEXT_INFO,
-			       "This account requires a one-time code from an authenticator app.");
+	r = why_line(st, s);
+	if (r == 0)
+		r = mfa_secret_otpauth_uri(sec, c->issuer, ctx->user, c->totp.algorithm,
+					   c->totp.digits, c->totp.period, &uri);
+	if (r == 0 && (qr = qr_text(ctx, uri))) {
+		size_t n0 = s->n, used0 = s->used;
+
+		if (screen_add_block(s, qr) < 0) {
+			/* too many lines for one call: the key and URI suffice */
+			sodium_memzero(s->buf + used0, s->used - used0);
+			s->n = n0;
+			s->used = used0;
+		}
+		mfa_secret_free_string(qr);
 	}
 	if (r == 0)
 		r = screen_add(s, PAM_TEXT_INFO, "Set up a new token: issuer %s, account %s.",
@@ -132,21 +170,7 @@ static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
 			       c->totp.period);
 	sodium_memzero(key, sizeof(key));
 	if (r == 0)
-		r = mfa_secret_otpauth_uri(sec, c->issuer, ctx->user, c->totp.algorithm,
-					   c->totp.digits, c->totp.period, &uri);
-	if (r == 0)
 		r = screen_add(s, PAM_TEXT_INFO, "URI: %s", uri);
-	if (r == 0 && HAVE_QRENCODE && c->enrollment.qr && totp_qr_render(uri, &qr) == 0) {
-		size_t n0 = s->n, used0 = s->used;
-
-		if (screen_add_block(s, qr) < 0) {
-			/* too many lines for one call: the key and URI suffice */
-			sodium_memzero(s->buf + used0, s->used - used0);
-			s->n = n0;
-			s->used = used0;
-		}
-		mfa_secret_free_string(qr);
-	}
 	mfa_secret_free_string(uri);
 	if (r == 0)
 		r = screen_add(s, PAM_TEXT_INFO,
@@ -199,8 +223,19 @@ void totp_show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE
 		       "not shown again):");
 	for (unsigned i = 0; r == 0 && i < n; i++)
 		r = screen_add(&s, PAM_TEXT_INFO, "  %s", codes[i]);
-	if (r == 0)
-		r = totp_converse(ctx->pamh, s.msg, s.n, NULL);
+	if (r == 0 && !ctx->args.silent) {
+		_cleanup_(totp_answer_freep) char *reply = NULL;
+
+		/* acknowledged at a prompt: sshd shows text after the last prompt twice
+		 * (totp_acknowledge); without an answer, shown at least */
+		s.msg[s.n++] = (struct pam_message){.msg_style = PAM_PROMPT_ECHO_ON,
+						    .msg = TOTP_ACK_PROMPT};
+		r = totp_converse(ctx->pamh, s.msg, s.n, &reply);
+		if (r < 0)
+			r = totp_converse(ctx->pamh, s.msg, --s.n, NULL);
+	} else if (r == 0) {
+		r = -ECANCELED; /* PAM_SILENT */
+	}
 	if (r < 0)
 		log_enroll(ctx, LOG_WARNING, "ok", "codes-not-shown", r, -1);
 }

@@ -44,7 +44,9 @@ static int get_user(struct totp_ctx *ctx)
 		return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;
 	}
 	if (mfa_user_validate(user) < 0) {
-		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=invalid-name");
+		struct mfa_event ev = totp_event("auth", NULL, "refused", "invalid-name");
+
+		totp_log(ctx, LOG_NOTICE, &ev);
 		return PAM_USER_UNKNOWN;
 	}
 	ctx->user = user;
@@ -172,7 +174,9 @@ int totp_lookup(struct totp_ctx *ctx, struct mfa_state *st, bool *ret_have, int 
 		return enrolled(ret_have, ret_enforced);
 	enforced = canon_r < 0 ? canon_r : mfa_user_is_enforced(&ctx->cfg, ctx->user);
 	if (enforced == -ENOENT) {
-		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=unknown-user");
+		struct mfa_event ev = totp_event("auth", NULL, "refused", "unknown-user");
+
+		totp_log(ctx, LOG_NOTICE, &ev);
 		return PAM_USER_UNKNOWN;
 	}
 	if (enforced < 0)

@@ -13,6 +13,7 @@
 #include "state.h"
 
 #define TOTP_PROMPT	  "Verification code: "
+#define TOTP_ACK_PROMPT	  "Press Enter to continue: "
 #define TOTP_ANSWER_MAX	  64 /* longer input is refused without looking at it */
 #define TOTP_ENROLL_TRIES 3
 
@@ -46,6 +47,12 @@ void totp_args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv,
 int totp_converse(pam_handle_t *pamh, const struct pam_message *msgs, size_t n, char **ret_answer);
 /* Asks TOTP_PROMPT with echo off after the info lines in `info` (may be NULL). */
 int totp_ask_code(struct totp_ctx *ctx, const char *info, char **ret_answer);
+/* text, then a prompt to press Enter: for what must be read after the last code prompt.
+ * sshd (OpenSSH 9.2 of Debian 12, auth-pam.c sshpam_query) drains text sent after the last
+ * prompt of a successful authentication into loginmsg, which is sent as a banner and printed
+ * again by the session of an interactive login; a prompt is shown once. Nothing under
+ * PAM_SILENT. */
+void totp_acknowledge(struct totp_ctx *ctx, const char *text);
 /* One PAM_TEXT_INFO / PAM_ERROR_MSG; nothing under PAM_SILENT. */
 void totp_info(struct totp_ctx *ctx, const char *text);
 void totp_error(struct totp_ctx *ctx, const char *text);

@@ -9,7 +9,9 @@
  *          long           200 digits
  *          stdin          print "WAITING", then answer the next line read from stdin
  *                         (concurrency tests hold many logins at their prompt this way)
+ * An echo-on prompt (press Enter) after the last answer is answered with "".
  * Options: -s  PAM_SILENT;  -n  no conversation function;  -k B32  key for code:N;
+ *          -r HOST, -t TTY  PAM_RHOST and PAM_TTY;
  *          -o OPS  what the application calls, in order, comma-separated (default "auth"):
  *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
  *                  (DELETE), pause ("PAUSED", then wait for a line on stdin); each prints
@@ -113,6 +115,9 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 			printf("PROMPT %s\n", msg[i]->msg);
 			fflush(stdout);
 			r[i].resp = answer(d);
+			/* a person presses Enter at a prompt that shows what they typed */
+			if (!r[i].resp && msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
+				r[i].resp = strdup("");
 			if (!r[i].resp) {
 				for (int j = 0; j < i; j++)
 					free(r[j].resp);
@@ -167,9 +172,10 @@ int main(int argc, char **argv)
 	struct pam_conv pc = {conv, &d};
 	pam_handle_t *pamh = NULL;
 	char default_ops[] = "auth", *ops = default_ops;
+	const char *rhost = NULL, *tty = NULL;
 	int flags = 0, careless = 0, opt, r;
 
-	while ((opt = getopt(argc, argv, "snk:o:c")) != -1) {
+	while ((opt = getopt(argc, argv, "snk:o:cr:t:")) != -1) {
 		if (opt == 's')
 			flags |= PAM_SILENT;
 		else if (opt == 'n')
@@ -180,6 +186,10 @@ int main(int argc, char **argv)
 			ops = optarg;
 		else if (opt == 'c')
 			careless = 1;
+		else if (opt == 'r')
+			rhost = optarg;
+		else if (opt == 't')
+			tty = optarg;
 		else
 			return 2;
 	}
@@ -192,6 +202,9 @@ int main(int argc, char **argv)
 		printf("START %d\n", r);
 		return 3;
 	}
+	if ((rhost && pam_set_item(pamh, PAM_RHOST, rhost) != PAM_SUCCESS) ||
+	    (tty && pam_set_item(pamh, PAM_TTY, tty) != PAM_SUCCESS))
+		return 3;
 	r = run_ops(pamh, ops, flags, careless);
 	printf("RESULT %d %s\n", r, pam_strerror(pamh, r));
 	pam_end(pamh, r);
