@@ -25,7 +25,6 @@ struct outcome {
 	unsigned failures; /* the count this failure reached (a lockout then restarts it) */
 	int64_t drift;	   /* steps from now to the step the code matched; 0 none */
 	int64_t wait;	   /* replay: seconds until the app shows a code that can pass */
-	bool enroll_code;  /* replay of the code that confirmed the enrollment */
 };
 
 static void log_outcome(struct totp_ctx *ctx, const struct outcome *o, const struct mfa_state *st)
@@ -81,9 +80,8 @@ static void check_code(struct totp_ctx *ctx, struct mfa_state *st, const char *a
 		st->last_step = step;
 	} else if (r == 0) {
 		*o = (struct outcome){.result = "fail", .reason = "replay"};
+		/* also the code that just confirmed an enrollment: the app still shows it */
 		o->wait = (st->last_step + 1) * (int64_t)st->period - (int64_t)now;
-		o->enroll_code = step == st->last_step && st->enrolled_at > 0 &&
-				 (int64_t)now - st->enrolled_at < 2 * (int64_t)st->period;
 	} else if (r == -EINVAL) {
 		*o = (struct outcome){.result = "fail", .reason = "malformed"};
 		return;
@@ -125,8 +123,7 @@ static void tell_failure(struct totp_ctx *ctx, const struct outcome *o, const st
 	char msg[160];
 
 	if (strcmp(o->reason, "replay") == 0) {
-		snprintf(msg, sizeof(msg), "That code was already used%s; wait for the next one",
-			 o->enroll_code ? " to set up the token" : "");
+		snprintf(msg, sizeof(msg), "That code was already used; wait for the next one");
 		if (o->wait > 0)
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 				 " (about %lld seconds).", (long long)o->wait);

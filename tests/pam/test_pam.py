@@ -517,6 +517,155 @@ def test_account_without_pending_is_ignored(e):
     check(r.code != PAM_SUCCESS, "pam_totp alone decided an account", r)
 
 
+# --- what a person reads, what the log says --------------------------------------------
+
+def test_failure_messages_in_words(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:5")
+    check(r.code == PAM_AUTH_ERR and r.errors == ["Wrong code."], "wrong code", r)
+    code = e.code()
+    check(e.login("alice", "lit:" + code).code == PAM_SUCCESS, "good code refused")
+    r = e.login("alice", "lit:" + code)
+    check(r.code == PAM_AUTH_ERR and len(r.errors) == 1 and
+          r.errors[0].startswith("That code was already used; wait for the next one"),
+          "replay", r)
+    r = e.login("alice", "lit:12ab56")
+    check(r.code == PAM_AUTH_ERR and
+          r.errors == ["That is not a code: type the 6 digits the app shows."], "malformed", r)
+    # nothing is said to whom MFA does not concern or who does not exist
+    for user in ("bob", "nosuchuser"):
+        r = e.login(user, "code:0")
+        said = [m for m in r.info + r.errors if m != "auth=maxtries"]  # pam_debug's line
+        check(said == [] and r.prompts == [], "%s was told" % user, r)
+
+
+def test_login_right_after_enrolling_says_wait(e):
+    """The code that confirmed the enrollment, typed again at once (the app still shows
+    it): the person is told to wait for the next code, not just refused."""
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_SUCCESS, "enrollment failed", r)
+    key = r.key()
+    r = e.login("alice", "code:0", key=key)
+    check(r.code == PAM_AUTH_ERR, "enrollment code accepted twice", r)
+    check(any(re.match(r"That code was already used; wait for the next one( \(about \d+ "
+                       r"seconds\))?\.$", m) for m in r.errors), "not told to wait", r)
+    check(e.login("alice", "code:1", key=key).code == PAM_SUCCESS, "next code refused")
+
+
+def test_clock_drift_logged(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:1")
+    check(r.code == PAM_SUCCESS and r.logged("event=verify", "result=ok", "drift=+1"),
+          "drift of an accepted code not logged", r)
+    r = e.login("alice", "code:-4")
+    check(r.code == PAM_AUTH_ERR, "code 4 steps old accepted", r)
+    check(r.logged("event=verify", "result=fail", "reason=wrong-code", "drift=-4"),
+          "drift of a refused code not logged", r)
+    r = e.login("alice", "code:-30")
+    check(r.logged("reason=wrong-code") and not r.logged("drift="), "far code logged as drift",
+          r)
+    r = e.login("alice", "code:0", key=OTHER_KEY)
+    check(r.code == PAM_AUTH_ERR, "other key accepted", r)
+
+
+def test_never_enrolled_is_not_told_of_a_reset(e):
+    """An administrator may reset a user who never had a token: that user must not read that
+    their token was reset."""
+    e.tool("reset", e.state_dir, "alice", "bob", 0)
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_SUCCESS, "enrollment failed", r)
+    check(not any("was reset" in m for m in r.info), "told of a reset", r)
+    check(any(m.startswith("bob asked for a new authenticator token on ") for m in r.info),
+          "who asked not shown", r)
+
+
+def test_login_events_carry_rhost_and_tty(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:0", flags=["-r", "203.0.113.9", "-t", "/dev/pts/3"])
+    check(r.logged("event=verify", "user='alice'", "result=ok", "rhost='203.0.113.9'",
+                   "tty='/dev/pts/3'"), "no rhost/tty", r)
+    r = e.login("nosuchuser", flags=["-r", "evil'host\n x=1\u00e9", "-t", "ssh"])
+    check(r.logged("reason=unknown-user", "rhost='evil\\'host\\x0a x=1\\xc3\\xa9'",
+                   "tty='ssh'"), "rhost not escaped", r)
+    r = e.login("alice", "enroll:0", flags=["-r", "198.51.100.7"])
+    check(r.logged("event=verify", "result=fail", "rhost='198.51.100.7'"), "failure", r)
+
+
+def test_lockout_logs_the_real_count(e):
+    e.enroll("alice")
+    for i in range(1, 4):
+        r = e.login("alice", "code:7")
+        check(r.logged("event=verify", "result=fail", "failures=%d" % i),
+              "failure %d not logged with its count" % i, r)
+    check(r.logged("event=lockout", "user='alice'", "until="), "no lockout", r)
+
+
+def test_text_after_the_last_code_prompt_is_acknowledged(e):
+    """Recovery codes and "Recovery code accepted" come with a press-Enter prompt in the same
+    conversation call: sshd shows text after the last prompt twice."""
+    r = e.login("alice", "enroll:0")
+    calls = r.out.split("CALL ")
+    saved = [c for c in calls if "Token saved." in c]
+    check(len(saved) == 1 and "PROMPT Press Enter to continue: " in saved[0], "codes", r)
+    codes = r.recovery_codes()
+    r = e.login("alice", "lit:" + codes[0])
+    check(r.code == PAM_SUCCESS, "recovery code refused", r)
+    accepted = [c for c in r.out.split("CALL ") if "Recovery code accepted" in c]
+    check(len(accepted) == 1 and "PROMPT Press Enter to continue: " in accepted[0],
+          "recovery code acceptance", r)
+
+
+def test_tty_enrollment_screen_fits_80x24(e):
+    """pamtester (Linux-PAM's misc_conv, as login(1)) on an 80x24 pseudo-terminal: the key,
+    the URI and the prompt are in the last 24 rows, so they never scroll away, and the QR
+    code fits one screen."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    if not shutil.which("pamtester"):
+        print("SKIP: needs pamtester")
+        sys.exit(77)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe("pamtester", ["pamtester", SERVICE, "alice", "authenticate"], e.env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    out, deadline = b"", time.time() + 60
+    try:
+        while not out.rstrip(b" ").endswith(b"Verification code:") and time.time() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    text = out.decode(errors="replace").replace("\r", "")
+    rows = []
+    for line in text.split("\n"):
+        while len(line) > 80:
+            rows.append(line[:80])
+            line = line[80:]
+        rows.append(line)
+    screen = rows[-24:]
+    check(screen[-1].startswith("Verification code:"), "prompt not last", text)
+    key_rows = [r for r in screen if r.startswith("Key: ")]
+    check(len(key_rows) == 1, "key not on the last screen", "\n".join(screen))
+    uri = next((i for i, r in enumerate(rows) if r.startswith("URI: otpauth://")), None)
+    check(uri is not None and uri >= len(rows) - 24, "URI not on the last screen",
+          "\n".join(screen))
+    qr = [r for r in rows if "\u2588" in r or "\u2580" in r or "\u2584" in r]
+    if os.environ.get("HAVE_QRENCODE") == "1":
+        check(0 < len(qr) <= 24 and all(len(r) <= 80 for r in qr), "QR code %d rows" % len(qr),
+              text)
+
+
 # --- policy ---------------------------------------------------------------------------
 
 def test_group_enforced_vs_non_member(e):
