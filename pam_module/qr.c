@@ -8,8 +8,8 @@
  * background. Light modules are blocks, and so is a full quiet zone of four modules (ISO/IEC
  * 18004): on a dark background that is a normal code with its light margin; on a light
  * background it is the exact inverse, and the drawn margin is then the dark margin an inverted
- * code needs, so scanners that read inverted codes (phone cameras, most authenticator apps)
- * read it on both. The key and the URI are always shown beside it.
+ * code needs, so a scanner that also reads inverted codes reads it on both (not every app
+ * does). The key and the URI are always shown beside it.
  *
  * The code encodes the URI without the parameters that are the Key URI Format's defaults
  * (SHA1, 6 digits, 30 s): the same token, and a code one version smaller (37 instead of 41
