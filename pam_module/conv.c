@@ -90,8 +90,9 @@ void totp_acknowledge(struct totp_ctx *ctx, const char *text)
 
 	if (ctx->args.silent)
 		return;
+	/* no reply possible: show the text at least */
 	if (totp_converse(ctx->pamh, m, 2, &reply) < 0)
-		(void)totp_converse(ctx->pamh, m, 1, NULL); /* no reply possible: show it at least */
+		(void)totp_converse(ctx->pamh, m, 1, NULL);
 	totp_answer_free(reply);
 }
 

@@ -61,7 +61,8 @@ static void check_recovery(struct mfa_state *st, const char *answer, struct outc
 
 	if (r >= 0) {
 		drop_recovery(st, (unsigned)r);
-		*o = (struct outcome){.result = "ok", .reason = "recovery-code", .full_store = true};
+		*o = (struct outcome){
+			.result = "ok", .reason = "recovery-code", .full_store = true};
 	} else {
 		*o = (struct outcome){.result = "fail", .reason = "wrong-recovery-code"};
 	}

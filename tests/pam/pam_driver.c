@@ -12,7 +12,9 @@
  * An echo-on prompt (press Enter) after the last answer is answered with "".
  * Options: -s  PAM_SILENT;  -n  no conversation function;  -k B32  key for code:N;
  *          -r HOST, -t TTY  PAM_RHOST and PAM_TTY;
- *          -o OPS  what the application calls, in order, comma-separated (default "auth"):
+ *          -o OPS  what the application calls, in order, comma-separated (default
+ *                  "auth,cred": the least an application does after a success; it is what
+ *                  writes a confirmed enrollment for a service without an account line):
  *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
  *                  (DELETE), pause ("PAUSED", then wait for a line on stdin); each prints
  *                  "OP name code". Like an application, it stops at the first failure
@@ -171,7 +173,7 @@ int main(int argc, char **argv)
 	struct driver d = {0};
 	struct pam_conv pc = {conv, &d};
 	pam_handle_t *pamh = NULL;
-	char default_ops[] = "auth", *ops = default_ops;
+	char default_ops[] = "auth,cred", *ops = default_ops;
 	const char *rhost = NULL, *tty = NULL;
 	int flags = 0, careless = 0, opt, r;
 
