@@ -235,6 +235,17 @@ def terminal(argv, env, w, plan, shell_input=None):
     return Session(os.waitstatus_to_exitcode(status), out.replace("\r", ""))
 
 
+def last_rows(text, cols=80, rows=24):
+    """The last screen of text on a cols x rows terminal (long lines wrap)."""
+    out = []
+    for line in text.split("\n"):
+        while len(line) > cols:
+            out.append(line[:cols])
+            line = line[cols:]
+        out.append(line)
+    return out[-rows:]
+
+
 def logged_in_as(w, p):
     return p.returncode == 0 and (p.last_line() == w.user or
                                   ("\n%s\n" % w.user) in p.screen)
@@ -257,6 +268,11 @@ def test_sshd_story(w):
     screen = p.screen.split("Password:")[1].split("Verification code:")[0]
     check("Key: " in screen and "URI: otpauth://totp/" in screen and "\u2588" in screen,
           "enrollment screen (key, URI, QR code) not shown before the prompt", screen)
+    last = last_rows(p.screen.split("Verification code:")[0] + "Verification code: ")
+    check(last[-1].endswith("Verification code: ") and
+          any(r.startswith("Key: ") for r in last) and
+          any(r.startswith("URI: otpauth://") for r in last),
+          "key, URI and prompt not on the last 80x24 screen", "\n".join(last))
     check(os.path.exists(os.path.join(w.state, w.user)), "state not saved")
     key = w.shown_keys()[-1]
     codes = RECOVERY.findall(p.screen)

@@ -664,6 +664,12 @@ def test_tty_enrollment_screen_fits_80x24(e):
     if os.environ.get("HAVE_QRENCODE") == "1":
         check(0 < len(qr) <= 24 and all(len(r) <= 80 for r in qr), "QR code %d rows" % len(qr),
               text)
+        # the standard quiet zone of four modules, drawn (two text rows, four columns), so
+        # that on a light terminal the inverted code still has its margin
+        full = "\u2588"
+        check(qr[0].strip(" ") == qr[1].strip(" ") == full * len(qr[0].strip(" ")) and
+              all(r.strip(" ").startswith(full * 4) and r.strip(" ").endswith(full * 4)
+                  for r in qr), "no four-module quiet zone", "\n".join(qr))
 
 
 # --- policy ---------------------------------------------------------------------------
