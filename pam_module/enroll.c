@@ -269,8 +269,8 @@ int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
 
 	if (why) {
 		totp_error(ctx, strcmp(why, "reset-expired") == 0
-					? "Your authenticator reset has expired; contact an "
-					  "administrator."
+					? "The request for a new authenticator token has expired; "
+					  "contact an administrator."
 					: "An authenticator must be set up for this account, which "
 					  "cannot be done here; contact an administrator.");
 		log_enroll(ctx, LOG_NOTICE, "refused", why, 0, -1);
