@@ -57,6 +57,22 @@ static void put_num(struct out *o, const char *key, long long v)
 		put(o, " %s=%lld", key, v);
 }
 
+/* key='text' for a string the application hands over (PAM_RHOST, PAM_TTY): ' and \ escaped,
+ * control bytes and bytes >= 0x80 as \xHH, so the line stays one line of ASCII. */
+static void put_text(struct out *o, const char *key, const char *text)
+{
+	if (!text || !*text)
+		return;
+	put(o, " %s='", key);
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p < 0x20 || *p >= 0x7f)
+			put(o, "\\x%02x", *p);
+		else
+			put(o, (*p == '\'' || *p == '\\') ? "\\%c" : "%c", *p);
+	}
+	put(o, "'");
+}
+
 size_t mfa_log_format(const struct mfa_event *ev, char *buf, size_t size)
 {
 	struct out o = { .buf = buf, .size = size, .len = 0 };
@@ -75,6 +91,10 @@ size_t mfa_log_format(const struct mfa_event *ev, char *buf, size_t size)
 	put_num(&o, "failures", ev->failures);
 	put_num(&o, "until", ev->until);
 	put_num(&o, "count", ev->count);
+	if (ev->drift != 0)
+		put(&o, " drift=%+lld", ev->drift);
+	put_text(&o, "rhost", ev->rhost);
+	put_text(&o, "tty", ev->tty);
 	if (ev->error < 0) {
 		const char *msg = strerror_r(-ev->error, err, sizeof(err));
 		put(&o, " error='%s'", msg);

@@ -19,6 +19,10 @@ struct mfa_event {
 	long long until;    /* unix time, -1 = none */
 	long long count;    /* -1 = none */
 	int error;          /* -errno, 0 = none; printed as its strerror text */
+	/* login events (the module): where from, PAM_RHOST and PAM_TTY; any bytes, escaped */
+	const char *rhost;  /* NULL = none */
+	const char *tty;    /* NULL = none */
+	long long drift;    /* steps from now to the step a code matched; 0 = none (no drift) */
 };
 
 /* An event with every numeric field set to "none"; callers then fill in what applies. */

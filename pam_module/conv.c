@@ -80,6 +80,22 @@ static void say(struct totp_ctx *ctx, int style, const char *text)
 		(void)totp_converse(ctx->pamh, &m, 1, NULL);
 }
 
+void totp_acknowledge(struct totp_ctx *ctx, const char *text)
+{
+	struct pam_message m[2] = {
+		{.msg_style = PAM_TEXT_INFO, .msg = text},
+		{.msg_style = PAM_PROMPT_ECHO_ON, .msg = TOTP_ACK_PROMPT},
+	};
+	char *reply = NULL;
+
+	if (ctx->args.silent)
+		return;
+	/* no reply possible: show the text at least */
+	if (totp_converse(ctx->pamh, m, 2, &reply) < 0)
+		(void)totp_converse(ctx->pamh, m, 1, NULL);
+	totp_answer_free(reply);
+}
+
 void totp_info(struct totp_ctx *ctx, const char *text)
 {
 	say(ctx, PAM_TEXT_INFO, text);

@@ -1,8 +1,8 @@
 /* Enrollment (story 2): a new secret shown through the conversation together with the
  * prompt (sshd keyboard-interactive shows text only with the next prompt), confirmed by a
- * code; only then, under the user's lock and only if nobody changed the state meanwhile, the
- * state is written and the recovery codes are shown once. Every text buffer that holds the
- * secret lives in sodium_malloc()ed memory and is wiped when freed. */
+ * code; the confirmed token is then kept pending in the handle (pending.c), and written only
+ * once the whole authentication succeeded. Every text buffer that holds the secret lives in
+ * sodium_malloc()ed memory and is wiped when freed. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -104,22 +104,60 @@ static void log_enroll(struct totp_ctx *ctx, int prio, const char *result, const
 	totp_log(ctx, prio, &ev);
 }
 
-/* The first screen: why, who, the key, the URI and the QR code. */
+/* The QR code as text lines, or NULL (not built, disabled, too big: the key and URI
+ * suffice). */
+static char *qr_text(struct totp_ctx *ctx, const char *uri)
+{
+	char *qr = NULL;
+
+	if (!HAVE_QRENCODE || !ctx->cfg.enrollment.qr || totp_qr_render(uri, &qr) < 0)
+		return NULL;
+	return qr;
+}
+
+/* Why: only a pending reset mentions one, and in words that are true also for an account
+ * that never had a token (an administrator may reset a user who never enrolled; the state
+ * does not tell the two apart). */
+static int why_line(const struct mfa_state *st, struct screen *s)
+{
+	char when[64];
+
+	if (!st || st->status != MFA_STATUS_RESET)
+		return screen_add(s, PAM_TEXT_INFO,
+				  "This account requires a one-time code from an authenticator "
+				  "app.");
+	totp_format_time(st->reset_at, when, sizeof(when));
+	return screen_add(s, PAM_TEXT_INFO,
+			  "%s asked for a new authenticator token on %s; any earlier token no "
+			  "longer works.",
+			  st->reset_by[0] ? st->reset_by : "An administrator", when);
+}
+
+/* The first screen: why, the QR code, then who, the key, the URI and what to do, so that at
+ * 80x24 the key, the URI and the prompt are the last lines and never scroll away (the QR
+ * code may). */
 static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
 			const struct mfa_secret *sec, struct screen *s)
 {
 	const struct mfa_config *c = &ctx->cfg;
-	char key[2 * MFA_SECRET_B32_MAX], when[64];
+	char key[2 * MFA_SECRET_B32_MAX];
 	char *uri = NULL, *qr = NULL;
 	int r;
 
-	if (st && st->status == MFA_STATUS_RESET) {
-		totp_format_time(st->reset_at, when, sizeof(when));
-		r = screen_add(s, PAM_TEXT_INFO, "Your authenticator was reset by %s on %s.",
-			       st->reset_by[0] ? st->reset_by : "an administrator", when);
-	} else {
-		r = screen_add(s, PAM_TEXT_INFO,
-			       "This account requires a one-time code from an authenticator app.");
+	r = why_line(st, s);
+	if (r == 0)
+		r = mfa_secret_otpauth_uri(sec, c->issuer, ctx->user, c->totp.algorithm,
+					   c->totp.digits, c->totp.period, &uri);
+	if (r == 0 && (qr = qr_text(ctx, uri))) {
+		size_t n0 = s->n, used0 = s->used;
+
+		if (screen_add_block(s, qr) < 0) {
+			/* too many lines for one call: the key and URI suffice */
+			sodium_memzero(s->buf + used0, s->used - used0);
+			s->n = n0;
+			s->used = used0;
+		}
+		mfa_secret_free_string(qr);
 	}
 	if (r == 0)
 		r = screen_add(s, PAM_TEXT_INFO, "Set up a new token: issuer %s, account %s.",
@@ -132,21 +170,7 @@ static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
 			       c->totp.period);
 	sodium_memzero(key, sizeof(key));
 	if (r == 0)
-		r = mfa_secret_otpauth_uri(sec, c->issuer, ctx->user, c->totp.algorithm,
-					   c->totp.digits, c->totp.period, &uri);
-	if (r == 0)
 		r = screen_add(s, PAM_TEXT_INFO, "URI: %s", uri);
-	if (r == 0 && HAVE_QRENCODE && c->enrollment.qr && totp_qr_render(uri, &qr) == 0) {
-		size_t n0 = s->n, used0 = s->used;
-
-		if (screen_add_block(s, qr) < 0) {
-			/* too many lines for one call: the key and URI suffice */
-			sodium_memzero(s->buf + used0, s->used - used0);
-			s->n = n0;
-			s->used = used0;
-		}
-		mfa_secret_free_string(qr);
-	}
 	mfa_secret_free_string(uri);
 	if (r == 0)
 		r = screen_add(s, PAM_TEXT_INFO,
@@ -186,33 +210,7 @@ static int confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struc
 	return -EACCES;
 }
 
-/* Under the lock: the state must still be what the decision saw (none, or the same reset),
- * so a racing enrollment or reset is never overwritten. */
-static int still_same(struct totp_ctx *ctx, int lock_fd, const struct mfa_state *seen)
-{
-	_cleanup_(mfa_state_clearp) struct mfa_state now = {0};
-	struct mfa_err err = {0};
-	int r;
-
-	r = mfa_state_load(ctx->dir_fd, lock_fd, ctx->user, &now, &err);
-	if (!seen)
-		return r == -ENOENT ? 0 : r < 0 ? r : -ESTALE;
-	if (r < 0)
-		return r;
-	if (now.status != MFA_STATUS_RESET || now.epoch != seen->epoch)
-		return -ESTALE;
-	return 0;
-}
-
-static void codes_freep(char (**codes)[MFA_RECOVERY_CODE_LEN + 1])
-{
-	if (*codes)
-		sodium_free(*codes);
-}
-
-/* Shows the recovery codes once; the state is already saved, so a failure here is only
- * logged. */
-static void show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
+void totp_show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
 		       unsigned n)
 {
 	_cleanup_(screen_done) struct screen s = {0};
@@ -225,49 +223,21 @@ static void show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CO
 		       "not shown again):");
 	for (unsigned i = 0; r == 0 && i < n; i++)
 		r = screen_add(&s, PAM_TEXT_INFO, "  %s", codes[i]);
-	if (r == 0)
-		r = totp_converse(ctx->pamh, s.msg, s.n, NULL);
+	if (r == 0 && !ctx->args.silent) {
+		_cleanup_(totp_answer_freep) char *reply = NULL;
+
+		/* acknowledged at a prompt: sshd shows text after the last prompt twice
+		 * (totp_acknowledge); without an answer, shown at least */
+		s.msg[s.n++] = (struct pam_message){.msg_style = PAM_PROMPT_ECHO_ON,
+						    .msg = TOTP_ACK_PROMPT};
+		r = totp_converse(ctx->pamh, s.msg, s.n, &reply);
+		if (r < 0)
+			r = totp_converse(ctx->pamh, s.msg, --s.n, NULL);
+	} else if (r == 0) {
+		r = -ECANCELED; /* PAM_SILENT */
+	}
 	if (r < 0)
 		log_enroll(ctx, LOG_WARNING, "ok", "codes-not-shown", r, -1);
-}
-
-/* Writes the enrolled state, secret moved into it. */
-static int commit(struct totp_ctx *ctx, const struct mfa_state *seen, struct mfa_secret **sec,
-		  int64_t step)
-{
-	_cleanup_(mfa_state_clearp) struct mfa_state ns = {0};
-	_cleanup_(codes_freep) char(*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
-	_cleanup_close_ int lock_fd = -1;
-	unsigned n = ctx->cfg.enrollment.recovery_codes;
-	int r;
-
-	r = mfa_state_lock(ctx->dir_fd, ctx->user, MFA_STATE_LOCK_TIMEOUT_MS, &lock_fd);
-	if (r < 0 || (r = still_same(ctx, lock_fd, seen)) < 0)
-		return r;
-	ns = (struct mfa_state){.status = MFA_STATUS_ENROLLED,
-				.algorithm = ctx->cfg.totp.algorithm,
-				.digits = ctx->cfg.totp.digits,
-				.period = ctx->cfg.totp.period,
-				.last_step = step,
-				.enrolled_at = time(NULL),
-				.n_recovery = n};
-	if (seen) {
-		ns.reset_at = seen->reset_at;
-		memcpy(ns.reset_by, seen->reset_by, sizeof(ns.reset_by));
-	}
-	if (n > 0) {
-		codes = sodium_malloc(sizeof(*codes) * n);
-		if (!codes)
-			return -ENOMEM;
-		if ((r = mfa_recovery_generate(n, codes, ns.recovery)) < 0)
-			return r;
-	}
-	ns.secret = TAKE_PTR(*sec);
-	if ((r = mfa_state_store(ctx->dir_fd, lock_fd, ctx->user, &ns, 0)) < 0)
-		return r;
-	log_enroll(ctx, LOG_NOTICE, "ok", seen ? "reset" : "first", 0, n);
-	show_codes(ctx, (const char(*)[MFA_RECOVERY_CODE_LEN + 1]) codes, n);
-	return 0;
 }
 
 /* Why enrollment cannot happen now, or NULL. */
@@ -299,8 +269,8 @@ int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
 
 	if (why) {
 		totp_error(ctx, strcmp(why, "reset-expired") == 0
-					? "Your authenticator reset has expired; contact an "
-					  "administrator."
+					? "The request for a new authenticator token has expired; "
+					  "contact an administrator."
 					: "An authenticator must be set up for this account, which "
 					  "cannot be done here; contact an administrator.");
 		log_enroll(ctx, LOG_NOTICE, "refused", why, 0, -1);
@@ -317,12 +287,7 @@ int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
 		return PAM_AUTH_ERR;
 	}
 	if (r == 0)
-		r = commit(ctx, st, &sec, step);
-	if (r == -ESTALE) {
-		totp_error(ctx, "The token was changed meanwhile: nothing was saved.");
-		log_enroll(ctx, LOG_NOTICE, "refused", "state-changed", 0, -1);
-		return PAM_AUTH_ERR;
-	}
+		r = totp_pending_keep(ctx, st, &sec, step);
 	if (r < 0) {
 		log_enroll(ctx, LOG_ERR, "error", "enroll", r, -1);
 		return r == -ENOTCONN || r == -EIO ? PAM_CONV_ERR : totp_pam_code(r);

@@ -16,7 +16,7 @@
 #include "totp.h"
 #include "user.h"
 
-static void ctx_done(struct totp_ctx *ctx)
+void totp_ctx_done(struct totp_ctx *ctx)
 {
 	mfa_config_free(&ctx->cfg);
 	closep(&ctx->dir_fd);
@@ -44,7 +44,9 @@ static int get_user(struct totp_ctx *ctx)
 		return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;
 	}
 	if (mfa_user_validate(user) < 0) {
-		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=invalid-name");
+		struct mfa_event ev = totp_event("auth", NULL, "refused", "invalid-name");
+
+		totp_log(ctx, LOG_NOTICE, &ev);
 		return PAM_USER_UNKNOWN;
 	}
 	ctx->user = user;
@@ -140,9 +142,16 @@ static int use_canonical_name(struct totp_ctx *ctx, struct mfa_state *st, int *d
 	return 0;
 }
 
-static int authenticate(struct totp_ctx *ctx)
+/* An enrolled user: verified whatever the policy says (enforced not looked up). */
+static int enrolled(bool *ret_have, int *ret_enforced)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
+	*ret_have = true;
+	*ret_enforced = -1;
+	return PAM_SUCCESS;
+}
+
+int totp_lookup(struct totp_ctx *ctx, struct mfa_state *st, bool *ret_have, int *ret_enforced)
+{
 	struct mfa_err err = {0};
 	int enforced, canon_r, dir_r = 0, r;
 
@@ -152,29 +161,31 @@ static int authenticate(struct totp_ctx *ctx)
 		return fail(ctx, "init", -EIO);
 	if ((r = load_config(ctx)) != PAM_SUCCESS)
 		return r;
+	*ret_have = false;
 	/* An enrolled user is asked for a code whatever the policy says, and only a name NSS
 	 * knew as its own can have enrolled (use_canonical_name), so ordinary logins skip the
 	 * NSS lookup: with a large directory it is the costliest step of a login
 	 * (bench/RESULTS.md). */
-	r = read_state(ctx, &st, &dir_r, &err);
-	if (r == 0 && st.status == MFA_STATUS_ENROLLED)
-		return decide(ctx, -1, &st);
-	canon_r = use_canonical_name(ctx, &st, &dir_r, &r, &err);
-	if (canon_r == 0 && r == 0 && st.status == MFA_STATUS_ENROLLED)
-		return decide(ctx, -1, &st);
+	r = read_state(ctx, st, &dir_r, &err);
+	if (r == 0 && st->status == MFA_STATUS_ENROLLED)
+		return enrolled(ret_have, ret_enforced);
+	canon_r = use_canonical_name(ctx, st, &dir_r, &r, &err);
+	if (canon_r == 0 && r == 0 && st->status == MFA_STATUS_ENROLLED)
+		return enrolled(ret_have, ret_enforced);
 	enforced = canon_r < 0 ? canon_r : mfa_user_is_enforced(&ctx->cfg, ctx->user);
 	if (enforced == -ENOENT) {
-		pam_syslog(ctx->pamh, LOG_NOTICE, "event=auth result=refused reason=unknown-user");
+		struct mfa_event ev = totp_event("auth", NULL, "refused", "unknown-user");
+
+		totp_log(ctx, LOG_NOTICE, &ev);
 		return PAM_USER_UNKNOWN;
 	}
 	if (enforced < 0)
 		return fail(ctx, "group-lookup", enforced);
-	if (dir_r == -ENOENT && !enforced)
-		return decide(ctx, enforced, NULL);
+	*ret_enforced = enforced;
+	if ((dir_r == -ENOENT && !enforced) || (dir_r == 0 && r == -ENOENT))
+		return PAM_SUCCESS;
 	if (dir_r < 0)
 		return fail(ctx, "state-dir", dir_r);
-	if (r == -ENOENT)
-		return decide(ctx, enforced, NULL);
 	if (r < 0) {
 		/* err.msg is not logged: a parser message may quote the secret's line */
 		pam_syslog(ctx->pamh, LOG_ERR,
@@ -182,27 +193,28 @@ static int authenticate(struct totp_ctx *ctx)
 			   ctx->user, err.line, strerror(-r));
 		return totp_pam_code(r);
 	}
-	return decide(ctx, enforced, &st);
+	*ret_have = true;
+	return PAM_SUCCESS;
 }
-
-/* The build hides every symbol; these two are the module's interface (and pam_totp.map
- * keeps everything else, libmfa included, local). */
-#define TOTP_PUBLIC __attribute__((visibility("default")))
 
 PAM_EXTERN TOTP_PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 					       const char **argv)
 {
+	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	struct totp_ctx ctx = {.pamh = pamh, .dir_fd = -1};
-	int r;
+	int enforced = -1, r;
+	bool have = false;
 
+	/* what an earlier call on this handle confirmed or checked no longer counts */
+	totp_pending_drop(pamh);
+	totp_checked_clear(pamh);
 	totp_args_parse(pamh, flags, argc, argv, &ctx.args);
-	r = authenticate(&ctx);
-	ctx_done(&ctx);
+	r = totp_lookup(&ctx, &st, &have, &enforced);
+	if (r == PAM_SUCCESS)
+		r = decide(&ctx, enforced, have ? &st : NULL);
+	/* a verified code or a user MFA does not concern: pam_sm_setcred need not look again */
+	if (r == PAM_IGNORE || (r == PAM_SUCCESS && have && st.status == MFA_STATUS_ENROLLED))
+		totp_checked_set(pamh);
+	totp_ctx_done(&ctx);
 	return r;
-}
-
-PAM_EXTERN TOTP_PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
-					  const char **argv)
-{
-	return PAM_SUCCESS;
 }

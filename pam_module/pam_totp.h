@@ -8,12 +8,18 @@
 #include <time.h>
 
 #include "config.h"
+#include "secret.h"
 #include "log.h"
 #include "state.h"
 
 #define TOTP_PROMPT	  "Verification code: "
+#define TOTP_ACK_PROMPT	  "Press Enter to continue: "
 #define TOTP_ANSWER_MAX	  64 /* longer input is refused without looking at it */
 #define TOTP_ENROLL_TRIES 3
+
+/* The build hides every symbol; pam_sm_* are the module's interface (and pam_totp.map keeps
+ * everything else, libmfa included, local). */
+#define TOTP_PUBLIC __attribute__((visibility("default")))
 
 struct totp_args {
 	const char *config; /* NULL: MFA_DEFAULT_CONFIG */
@@ -41,6 +47,12 @@ void totp_args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv,
 int totp_converse(pam_handle_t *pamh, const struct pam_message *msgs, size_t n, char **ret_answer);
 /* Asks TOTP_PROMPT with echo off after the info lines in `info` (may be NULL). */
 int totp_ask_code(struct totp_ctx *ctx, const char *info, char **ret_answer);
+/* text, then a prompt to press Enter: for what must be read after the last code prompt.
+ * sshd (OpenSSH 9.2 of Debian 12, auth-pam.c sshpam_query) drains text sent after the last
+ * prompt of a successful authentication into loginmsg, which is sent as a banner and printed
+ * again by the session of an interactive login; a prompt is shown once. Nothing under
+ * PAM_SILENT. */
+void totp_acknowledge(struct totp_ctx *ctx, const char *text);
 /* One PAM_TEXT_INFO / PAM_ERROR_MSG; nothing under PAM_SILENT. */
 void totp_info(struct totp_ctx *ctx, const char *text);
 void totp_error(struct totp_ctx *ctx, const char *text);
@@ -65,6 +77,17 @@ static inline struct mfa_event totp_event(const char *event, const char *user, c
 	return ev;
 }
 
+/* pam_totp.c: what every entry point needs: the user (validated, then NSS's name), the
+ * config, the state (*ret_have) and, unless the user is enrolled (-1), whether MFA is
+ * enforced. PAM_SUCCESS, or the PAM code to return (logged). */
+int totp_lookup(struct totp_ctx *ctx, struct mfa_state *st, bool *ret_have, int *ret_enforced);
+void totp_ctx_done(struct totp_ctx *ctx);
+
+/* account.c: a mark that pam_sm_authenticate found nothing to save for PAM_USER (a verified
+ * code, or a user MFA does not concern), so pam_sm_setcred need not look again. */
+void totp_checked_set(pam_handle_t *pamh);
+void totp_checked_clear(pam_handle_t *pamh);
+
 /* pamerr.c */
 int totp_pam_code(int r);
 void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev);
@@ -74,6 +97,20 @@ void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev);
 int totp_verify(struct totp_ctx *ctx, struct mfa_state *st);
 /* enroll.c: a new token; st is the unlocked read (NULL: never enrolled). */
 int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st);
+
+/* enroll.c: the recovery codes, once, after the token was written; a failure is logged. */
+void totp_show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
+		     unsigned n);
+
+/* pending.c: a confirmed enrollment kept in the handle until pam_acct_mgmt or pam_setcred
+ * (written only when the whole authentication succeeded). keep: the secret is moved in; st
+ * the state it was decided on (NULL: none); any earlier pending one is replaced. save: 0
+ * written (codes shown), -ENOENT nothing pending, -ESTALE the state changed meanwhile, other
+ * < 0 not written; logged and told either way, and nothing is pending afterwards. */
+int totp_pending_keep(struct totp_ctx *ctx, const struct mfa_state *st, struct mfa_secret **sec,
+		      int64_t step);
+int totp_pending_save(struct totp_ctx *ctx);
+void totp_pending_drop(pam_handle_t *pamh);
 
 /* qr.c: the URI as UTF-8 half-block lines into a sodium_malloc()ed string (free with
  * mfa_secret_free_string()). -ENOTSUP without libqrencode, -E2BIG too big for a terminal. */

@@ -24,12 +24,20 @@ int totp_pam_code(int r)
 	}
 }
 
-void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev)
+/* Every event of the module is about a login: where it came from goes with it (PAM_RHOST,
+ * PAM_TTY; set by the application, escaped by mfa_log_format), for fail2ban and auditors. */
+void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *event)
 {
-	char line[512];
+	struct mfa_event ev = *event;
+	const void *item;
+	char line[768];
 
 	if (prio == LOG_DEBUG && !ctx->args.debug)
 		return;
-	mfa_log_format(ev, line, sizeof(line));
+	if (pam_get_item(ctx->pamh, PAM_RHOST, &item) == PAM_SUCCESS)
+		ev.rhost = item;
+	if (pam_get_item(ctx->pamh, PAM_TTY, &item) == PAM_SUCCESS)
+		ev.tty = item;
+	mfa_log_format(&ev, line, sizeof(line));
 	pam_syslog(ctx->pamh, prio, "%s", line);
 }

@@ -1,6 +1,19 @@
 /* The otpauth:// URI as a QR code of UTF-8 half blocks (two module rows per text line), as
- * `qrencode -t UTF8` draws it: light modules are blocks, so it scans on a dark terminal. The
- * text holds the secret: it lives in sodium_malloc()ed memory.
+ * `qrencode -t UTF8` draws it. The text holds the secret: it lives in sodium_malloc()ed
+ * memory.
+ *
+ * Colours: the code cannot choose them. Over ssh the client shows keyboard-interactive text
+ * through its control-character filter (OpenSSH utf8.c), which turns an escape sequence into
+ * visible "\033[..." text, so the blocks are drawn in the terminal's own foreground on its
+ * background. Light modules are blocks, and so is a full quiet zone of four modules (ISO/IEC
+ * 18004): on a dark background that is a normal code with its light margin; on a light
+ * background it is the exact inverse, and the drawn margin is then the dark margin an inverted
+ * code needs, so a scanner that also reads inverted codes reads it on both (not every app
+ * does). The key and the URI are always shown beside it.
+ *
+ * The code encodes the URI without the parameters that are the Key URI Format's defaults
+ * (SHA1, 6 digits, 30 s): the same token, and a code one version smaller (37 instead of 41
+ * modules for a usual issuer and account), so that it fits 24 rows with its margin.
  *
  * libqrencode is loaded here, at enrollment, not linked: PAM loads the module with
  * RTLD_NOW for every authentication, and resolving a library needed only once per user at
@@ -20,8 +33,9 @@
 #if HAVE_QRENCODE
 #include <qrencode.h>
 
-#define QR_QUIET     2	/* modules of light border on each side */
-#define QR_MAX_WIDTH 73 /* modules; with the border it still fits 80 columns */
+#define QR_QUIET     4	/* modules of light border on each side (the standard's quiet zone) */
+#define QR_MAX_WIDTH 72 /* modules; with the border it still fits 80 columns */
+#define QR_DEFAULTS  "&algorithm=SHA1&digits=6&period=30"
 
 struct qrlib {
 	void *handle;
@@ -93,17 +107,36 @@ static int draw(const QRcode *q, char **ret_text)
 	return 0;
 }
 
+/* The URI without its default parameters, in sodium memory (it holds the secret). */
+static char *short_uri(const char *uri)
+{
+	size_t len = strlen(uri), dlen = strlen(QR_DEFAULTS);
+	char *copy = sodium_malloc(len + 1);
+
+	if (!copy)
+		return NULL;
+	memcpy(copy, uri, len + 1);
+	if (len > dlen && strcmp(copy + len - dlen, QR_DEFAULTS) == 0)
+		copy[len - dlen] = '\0';
+	return copy;
+}
+
 int totp_qr_render(const char *uri, char **ret_text)
 {
 	_cleanup_(qrlib_close) struct qrlib lib = { NULL, NULL, NULL };
+	char *text;
 	QRcode *q;
 	int r;
 
 	if ((r = qrlib_open(&lib)) < 0)
 		return r;
-	q = lib.encode(uri, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	if (!(text = short_uri(uri)))
+		return -ENOMEM;
+	q = lib.encode(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	r = q ? 0 : errno;
+	mfa_secret_free_string(text);
 	if (!q)
-		return errno == ERANGE || errno == EINVAL ? -E2BIG : -ENOMEM;
+		return r == ERANGE || r == EINVAL ? -E2BIG : -ENOMEM;
 	r = draw(q, ret_text);
 	/* The modules encode the URI, secret included: wiped before libqrencode frees them. */
 	sodium_memzero(q->data, (size_t)q->width * (size_t)q->width);

@@ -13,10 +13,18 @@
 #include "secret.h"
 #include "totp.h"
 
+/* A code a few steps off that the window refuses is still looked for this far, only to log
+ * the clock drift (never to accept it): an administrator can then tell a wrong clock from a
+ * wrong code. */
+#define DRIFT_WINDOW 10
+
 struct outcome {
 	const char *result; /* "ok", "fail", "refused" */
 	const char *reason;
-	bool full_store; /* a recovery code was consumed: rewrite the state file */
+	bool full_store;   /* a recovery code was consumed: rewrite the state file */
+	unsigned failures; /* the count this failure reached (a lockout then restarts it) */
+	int64_t drift;	   /* steps from now to the step the code matched; 0 none */
+	int64_t wait;	   /* replay: seconds until the app shows a code that can pass */
 };
 
 static void log_outcome(struct totp_ctx *ctx, const struct outcome *o, const struct mfa_state *st)
@@ -25,7 +33,8 @@ static void log_outcome(struct totp_ctx *ctx, const struct outcome *o, const str
 	struct mfa_event ev = totp_event("verify", ctx->user, o->result, o->reason);
 
 	if (!ok)
-		ev.failures = st->failures;
+		ev.failures = o->failures;
+	ev.drift = o->drift;
 	if (o->full_store)
 		ev.count = st->n_recovery;
 	totp_log(ctx, LOG_NOTICE, &ev);
@@ -45,48 +54,91 @@ static void drop_recovery(struct mfa_state *st, unsigned i)
 	st->n_recovery--;
 }
 
+static void check_recovery(struct mfa_state *st, const char *answer, struct outcome *o)
+{
+	int r = mfa_recovery_match(answer, (const char(*)[MFA_RECOVERY_HASH_LEN])st->recovery,
+				   st->n_recovery);
+
+	if (r >= 0) {
+		drop_recovery(st, (unsigned)r);
+		*o = (struct outcome){
+			.result = "ok", .reason = "recovery-code", .full_store = true};
+	} else {
+		*o = (struct outcome){.result = "fail", .reason = "wrong-recovery-code"};
+	}
+}
+
+static void check_code(struct totp_ctx *ctx, struct mfa_state *st, const char *answer, time_t now,
+		       struct outcome *o)
+{
+	struct mfa_totp_params p = {st->algorithm, st->digits, st->period, ctx->cfg.totp.window};
+	int64_t now_step = mfa_totp_step(&p, now), step = -1;
+	int r;
+
+	r = mfa_totp_verify(st->secret, &p, now, answer, &step);
+	if (r == 0 && step > st->last_step) {
+		*o = (struct outcome){.result = "ok", .reason = "code"};
+		st->last_step = step;
+	} else if (r == 0) {
+		*o = (struct outcome){.result = "fail", .reason = "replay"};
+		/* also the code that just confirmed an enrollment: the app still shows it */
+		o->wait = (st->last_step + 1) * (int64_t)st->period - (int64_t)now;
+	} else if (r == -EINVAL) {
+		*o = (struct outcome){.result = "fail", .reason = "malformed"};
+		return;
+	} else {
+		*o = (struct outcome){.result = "fail", .reason = "wrong-code"};
+		p.window = DRIFT_WINDOW > p.window ? DRIFT_WINDOW : p.window;
+		if (mfa_totp_verify(st->secret, &p, now, answer, &step) < 0)
+			return;
+	}
+	o->drift = step - now_step;
+}
+
 /* Checks the answer against st (loaded under the lock) at now and updates st. */
 static void check_answer(struct totp_ctx *ctx, struct mfa_state *st, const char *answer, time_t now,
 			 struct outcome *o)
 {
-	struct mfa_totp_params p = {st->algorithm, st->digits, st->period, ctx->cfg.totp.window};
-	int64_t step = -1;
-	int r;
-
-	if (strlen(answer) > TOTP_ANSWER_MAX) {
-		*o = (struct outcome){"fail", "malformed", false};
-	} else if (mfa_recovery_looks_like(answer) == 1) {
-		r = mfa_recovery_match(answer, (const char(*)[MFA_RECOVERY_HASH_LEN])st->recovery,
-				       st->n_recovery);
-		if (r >= 0) {
-			drop_recovery(st, (unsigned)r);
-			*o = (struct outcome){"ok", "recovery-code", true};
-		} else {
-			*o = (struct outcome){"fail", "wrong-recovery-code", false};
-		}
-	} else {
-		r = mfa_totp_verify(st->secret, &p, now, answer, &step);
-		if (r == 0 && step > st->last_step) {
-			st->last_step = step;
-			*o = (struct outcome){"ok", "code", false};
-		} else if (r == 0) {
-			*o = (struct outcome){"fail", "replay", false};
-		} else if (r == -EINVAL) {
-			*o = (struct outcome){"fail", "malformed", false};
-		} else {
-			*o = (struct outcome){"fail", "wrong-code", false};
-		}
-	}
+	if (strlen(answer) > TOTP_ANSWER_MAX)
+		*o = (struct outcome){.result = "fail", .reason = "malformed"};
+	else if (mfa_recovery_looks_like(answer) == 1)
+		check_recovery(st, answer, o);
+	else
+		check_code(ctx, st, answer, now, o);
 	if (strcmp(o->result, "ok") == 0) {
 		st->failures = 0;
 		st->locked_until = 0;
 		return;
 	}
-	st->failures++;
+	o->failures = ++st->failures;
 	if (ctx->cfg.lockout.max_failures > 0 && st->failures >= ctx->cfg.lockout.max_failures) {
 		st->locked_until = (int64_t)now + ctx->cfg.lockout.lock_seconds;
 		st->failures = 0;
 	}
+}
+
+/* What the person reads after a refused answer: what happened, in words, and nothing an
+ * attacker could use (the prompt already told that this account asks for a code). */
+static void tell_failure(struct totp_ctx *ctx, const struct outcome *o, const struct mfa_state *st)
+{
+	char msg[160];
+
+	if (strcmp(o->reason, "replay") == 0) {
+		snprintf(msg, sizeof(msg), "That code was already used; wait for the next one");
+		if (o->wait > 0)
+			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+				 " (about %lld seconds).", (long long)o->wait);
+		else
+			strcat(msg, ".");
+	} else if (strcmp(o->reason, "malformed") == 0) {
+		snprintf(msg, sizeof(msg), "That is not a code: type the %u digits the app shows.",
+			 st->digits);
+	} else if (strcmp(o->reason, "wrong-recovery-code") == 0) {
+		snprintf(msg, sizeof(msg), "Wrong recovery code.");
+	} else {
+		snprintf(msg, sizeof(msg), "Wrong code.");
+	}
+	totp_error(ctx, msg);
 }
 
 /* Under the lock: refresh the decision read, re-check the decision, check, store. */
@@ -105,12 +157,12 @@ static int verify_locked(struct totp_ctx *ctx, struct mfa_state *st, const char 
 	if (r < 0)
 		return r;
 	if (st->status != MFA_STATUS_ENROLLED) {
-		*o = (struct outcome){"refused", "state-changed", false};
+		*o = (struct outcome){.result = "refused", .reason = "state-changed"};
 		log_outcome(ctx, o, st);
 		return -ESTALE;
 	}
 	if (st->locked_until > now) {
-		*o = (struct outcome){"refused", "locked-out", false};
+		*o = (struct outcome){.result = "refused", .reason = "locked-out"};
 		log_outcome(ctx, o, st);
 		return -EACCES;
 	}
@@ -127,9 +179,12 @@ static int verify_locked(struct totp_ctx *ctx, struct mfa_state *st, const char 
 	if (o->full_store) {
 		char msg[96];
 
+		/* acknowledged at a prompt: sshd shows text after the last prompt twice */
 		snprintf(msg, sizeof(msg), "Recovery code accepted; %u left.", st->n_recovery);
-		totp_info(ctx, msg);
+		totp_acknowledge(ctx, msg);
 	}
+	if (strcmp(o->result, "ok") != 0)
+		tell_failure(ctx, o, st);
 	if (st->locked_until > now) {
 		char when[64], msg[160];
 

@@ -70,8 +70,11 @@ class Sandbox:
         pamd = os.path.join(self.dir, "pam.d")
         os.mkdir(pamd)
         with open(os.path.join(pamd, SERVICE), "w") as f:
+            # the documented stack: the account line saves a confirmed enrollment
             f.write("auth required %s/pam_module/pam_totp.so config=%s\n"
-                    "account required pam_permit.so\n" % (self.build, self.config))
+                    "account required pam_permit.so\n"
+                    "account required %s/pam_module/pam_totp.so config=%s\n"
+                    % (self.build, self.config, self.build, self.config))
 
     def env(self, pam=True):
         e = dict(os.environ)
@@ -123,13 +126,16 @@ class Login:
         return code
 
     def run(self):
-        argv = [os.path.join(self.box.build, "tests/pam/pam_driver"), SERVICE, self.user]
-        argv += ["stdin"] * (len(self.answers) if not self.interactive else 3)
+        # what login(1) calls: authenticate, then the account and the credentials
+        argv = [os.path.join(self.box.build, "tests/pam/pam_driver"), "-o", "auth,acct,cred",
+                SERVICE, self.user]
+        # interactive: three tries of a code and the press-Enter after the recovery codes
+        argv += ["stdin"] * (len(self.answers) if not self.interactive else 4)
         p = subprocess.Popen(argv, env=self.box.env(), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         prompts = 0
         result = None
-        tags = ("CALL", "INFO", "ERROR", "PROMPT", "WAITING", "RESULT")
+        tags = ("CALL", "INFO", "ERROR", "PROMPT", "WAITING", "RESULT", "OP")
         for line in p.stdout:
             kind, _, text = line.rstrip("\n").partition(" ")
             if kind not in tags:  # a message of several lines (the QR code travels so)
@@ -140,6 +146,9 @@ class Login:
                     self.key = text[5:].split("(")[0].replace(" ", "")
             elif kind == "ERROR":
                 print("    " + paint("31", text))
+            elif kind == "PROMPT" and text.startswith("Press Enter") and \
+                    not self.interactive:
+                print("    " + paint("1", text) + paint("2", "(Enter pressed for you)"))
             elif kind == "PROMPT":
                 print("    " + paint("1", text), end="", flush=True)
             elif kind == "WAITING":
@@ -150,6 +159,14 @@ class Login:
                 result = text.split(" ", 1)
         p.wait(timeout=60)
         return result and result[0] == "0"
+
+
+def wait_for_next_code():
+    """The app keeps showing the code that confirmed the enrollment until its 30 seconds
+    are over, and that code is spent: wait for the next one rather than invite a replay."""
+    left = 30 - int(time.time()) % 30
+    note("waiting %d seconds for the app to show its next code ..." % left)
+    time.sleep(left + 1)
 
 
 def reset_cmd(box, actor, *args):
@@ -169,7 +186,7 @@ def story(box, interactive):
     step("The sandbox")
     note("users alice, bob and carol come from nss_wrapper; mfa-users = alice, bob;"
          " mfa-admins = bob")
-    note("PAM service '%s': auth required pam_totp.so (pam_wrapper)" % SERVICE)
+    note("PAM service '%s': auth and account required pam_totp.so (pam_wrapper)" % SERVICE)
     note("state directory %s (0700); nothing outside it changes" % box.state)
     box.start_daemon()
     note("mfa-resetd is listening on %s" % box.socket)
@@ -185,9 +202,15 @@ def story(box, interactive):
     step("alice logs in again with the code her app shows now")
     note("(the code that confirmed the enrollment is spent: each code works once,"
          " so the next 30-second code is typed)")
-    if not Login(box, "alice", [lambda k: (oathtool(old_key, 1), "oathtool, next step")],
-                 interactive).run():
-        raise SystemExit("login failed")
+    if interactive:
+        wait_for_next_code()
+    tries = 3 if interactive else 1
+    while not Login(box, "alice", [lambda k: (oathtool(old_key, 1), "oathtool, next step")],
+                    interactive).run():
+        tries -= 1
+        if tries == 0:
+            raise SystemExit("login failed")
+        note("try again with the code the app shows now")
     ok("alice is logged in")
 
     step("alice has lost her phone. bob, an administrator, resets her token")

@@ -9,6 +9,7 @@ Needs root. Outside CI a non-root run exits 77 (meson: skipped) because it canno
 or start sshd; in CI (CI set) it must run, so there it fails instead."""
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -20,6 +21,7 @@ import time
 BUILD = os.environ["E2E_BUILD"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+RECOVERY = re.compile(r"[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}")
 
 
 class Failure(Exception):
@@ -74,10 +76,15 @@ class World:
         os.chmod(self.config, 0o644)
         pamd = os.path.join(self.dir, "pam.d")
         os.mkdir(pamd)
-        stack = ("auth required pam_unix.so\n"
-                 "auth required %s/pam_module/pam_totp.so config=%s\n"
-                 "account required pam_unix.so\nsession required pam_permit.so\n"
-                 % (BUILD, self.config))
+        # The documented stack (pam_totp(8)): the password stops the stack when wrong
+        # (requisite), and the account line writes a confirmed enrollment: sshd calls
+        # pam_acct_mgmt in the process that ran pam_authenticate, pam_setcred in another.
+        module = "%s/pam_module/pam_totp.so config=%s" % (BUILD, self.config)
+        stack = ("auth requisite pam_unix.so\n"
+                 "auth required %s\n"
+                 "account required pam_unix.so\n"
+                 "account required %s\n"
+                 "session required pam_permit.so\n" % (module, module))
         for service in ("sshd", "e2e-login"):
             with open(os.path.join(pamd, service), "w") as f:
                 f.write(stack)
@@ -135,18 +142,21 @@ class World:
             time.sleep(0.05)
         raise Failure("mfa-resetd did not start")
 
-    def ssh(self, *plan):
+    def ssh(self, *plan, shell=False):
         """One ssh login running `id -un`, typed on a pseudo-terminal as a person would;
         plan: the answer to each prompt: "password", "enroll" (the code of the last key shown
-        on the screen) or "key:B32:N" (the code of key B32 at now + N steps)."""
+        on the screen), "recovery" (the first recovery code shown) or "key:B32:N" (the code
+        of key B32 at now + N steps). shell: an interactive login instead (no command: sshd
+        then also prints its login messages), where `id -un; exit` is typed at the shell."""
         argv = ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20",
                 "-o", "PreferredAuthentications=keyboard-interactive",
-                "-o", "NumberOfPasswordPrompts=1", "-p", str(self.port),
-                "%s@127.0.0.1" % self.user, "id", "-un"]
+                "-o", "NumberOfPasswordPrompts=1", "-p", str(self.port)]
+        argv += ["-tt", "%s@127.0.0.1" % self.user] if shell else \
+            ["%s@127.0.0.1" % self.user, "id", "-un"]
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
-        return terminal(argv, env, self, list(plan))
+        return terminal(argv, env, self, list(plan), "id -un; exit\n" if shell else None)
 
     def answer(self, kind, screen):
         keys = [ln[5:].split("(")[0].replace(" ", "") for ln in screen.splitlines()
@@ -154,13 +164,20 @@ class World:
         self.keys += [k for k in keys if k not in self.keys]
         if kind == "password":
             return self.password
+        if kind == "wrong-password":
+            return self.password + "x"
         if kind == "enroll":
             return oath(self.keys[-1])
+        if kind == "recovery":
+            return self.recovery[0]
         _, key, steps = kind.split(":")
         return oath(key, int(steps))
 
     def shown_keys(self):
         return self.keys
+
+    def remember_codes(self, screen):
+        self.recovery = RECOVERY.findall(screen)
 
     def mfa_reset_as_admin(self, *args):
         pw = pwd.getpwnam(self.admin)
@@ -178,9 +195,10 @@ class Session:
         return lines[-1] if lines else ""
 
 
-def terminal(argv, env, w, plan):
+def terminal(argv, env, w, plan, shell_input=None):
     """Runs argv on a pseudo-terminal; answers each "Password: " or "Verification code: "
-    prompt with w.answer(next plan entry, screen so far). Bounded: 60 s."""
+    prompt with w.answer(next plan entry, screen so far), presses Enter at "Press Enter to
+    continue: ", and types shell_input at the first shell prompt. Bounded: 60 s."""
     import pty
     import select
     pid, fd = pty.fork()
@@ -198,33 +216,73 @@ def terminal(argv, env, w, plan):
             break
         out += chunk.decode(errors="replace")
         tail = out.rstrip(" ")
-        if tail.endswith("Password:") or tail.endswith("Verification code:"):
-            if asked < len(out) and not out.endswith("\n"):
+        if asked < len(out) and not out.endswith("\n"):
+            if tail.endswith("Password:") or tail.endswith("Verification code:"):
                 kind = plan.pop(0) if plan else "password"
                 os.write(fd, (w.answer(kind, out) + "\n").encode())
-                out += "\n"
-                asked = len(out)
+            elif tail.endswith("Press Enter to continue:"):
+                os.write(fd, b"\n")
+            elif shell_input and tail.endswith("$"):
+                os.write(fd, shell_input.encode())
+                shell_input = None
+            else:
+                continue
+            out += "\n"
+            asked = len(out)
     else:
         os.kill(pid, 9)
     _, status = os.waitpid(pid, 0)
     return Session(os.waitstatus_to_exitcode(status), out.replace("\r", ""))
 
 
+def last_rows(text, cols=80, rows=24):
+    """The last screen of text on a cols x rows terminal (long lines wrap)."""
+    out = []
+    for line in text.split("\n"):
+        while len(line) > cols:
+            out.append(line[:cols])
+            line = line[cols:]
+        out.append(line)
+    return out[-rows:]
+
+
 def logged_in_as(w, p):
-    return p.returncode == 0 and p.last_line() == w.user
+    return p.returncode == 0 and (p.last_line() == w.user or
+                                  ("\n%s\n" % w.user) in p.screen)
 
 
 def test_sshd_story(w):
     w.start_sshd()
     w.start_resetd()
 
-    p = w.ssh("password", "enroll")
+    # A stranger who knows only the user name never reaches enrollment (requisite), and
+    # nothing is saved.
+    p = w.ssh("wrong-password", "enroll")
+    check(not logged_in_as(w, p) and "Key: " not in p.screen, "wrong password enrolled", p.screen)
+    check(not os.path.exists(os.path.join(w.state, w.user)), "state saved after a wrong password")
+
+    # An interactive login: sshd also prints its login messages there, where text sent after
+    # the last prompt appeared a second time. Every recovery code is shown once.
+    p = w.ssh("password", "enroll", shell=True)
     check(logged_in_as(w, p), "first login (enrollment) over ssh failed", p.screen)
     screen = p.screen.split("Password:")[1].split("Verification code:")[0]
     check("Key: " in screen and "URI: otpauth://totp/" in screen and "\u2588" in screen,
           "enrollment screen (key, URI, QR code) not shown before the prompt", screen)
+    last = last_rows(p.screen.split("Verification code:")[0] + "Verification code: ")
+    check(last[-1].endswith("Verification code: ") and
+          any(r.startswith("Key: ") for r in last) and
+          any(r.startswith("URI: otpauth://") for r in last),
+          "key, URI and prompt not on the last 80x24 screen", "\n".join(last))
     check(os.path.exists(os.path.join(w.state, w.user)), "state not saved")
     key = w.shown_keys()[-1]
+    codes = RECOVERY.findall(p.screen)
+    check(len(codes) == 5 and len(set(codes)) == 5, "recovery codes shown %s" % codes, p.screen)
+    w.remember_codes(p.screen)
+
+    p = w.ssh("password", "recovery", shell=True)
+    check(logged_in_as(w, p), "recovery code refused", p.screen)
+    check(p.screen.count("Recovery code accepted; 4 left.") == 1, "notice not shown once",
+          p.screen)
 
     p = w.ssh("password", "key:%s:1" % key)
     check(logged_in_as(w, p), "second login with the next code failed", p.screen)
@@ -239,7 +297,8 @@ def test_sshd_story(w):
 
     p = w.ssh("password", "key:%s:0" % key, "enroll")
     check(logged_in_as(w, p), "re-enrollment after the reset failed", p.screen)
-    check("reset by %s" % w.admin in p.screen, "the reset is not explained", p.screen)
+    check("%s asked for a new authenticator token on " % w.admin in p.screen,
+          "the reset is not explained", p.screen)
     check("Wrong code" in p.screen, "the old key's code was not refused", p.screen)
     check(w.shown_keys()[-1] != key, "the same key was issued again")
 
@@ -248,9 +307,10 @@ def test_sshd_story(w):
 
 
 def console(w, *plan):
-    """pamtester on a pseudo-terminal through the same PAM stack: a console-style login."""
-    return terminal(["pamtester", "-v", "e2e-login", w.user, "authenticate"], w.pam_env, w,
-                    list(plan))
+    """pamtester on a pseudo-terminal through the same PAM stack, as login(1) calls it:
+    authenticate, then the account and the credentials."""
+    return terminal(["pamtester", "-v", "e2e-login", w.user, "authenticate", "acct_mgmt",
+                     "setcred"], w.pam_env, w, list(plan))
 
 
 def oath(key, steps=0):

@@ -9,7 +9,17 @@
  *          long           200 digits
  *          stdin          print "WAITING", then answer the next line read from stdin
  *                         (concurrency tests hold many logins at their prompt this way)
- * Options: -s  PAM_SILENT;  -n  no conversation function;  -k B32  key for code:N. */
+ * An echo-on prompt (press Enter) after the last answer is answered with "".
+ * Options: -s  PAM_SILENT;  -n  no conversation function;  -k B32  key for code:N;
+ *          -r HOST, -t TTY  PAM_RHOST and PAM_TTY;
+ *          -o OPS  what the application calls, in order, comma-separated (default
+ *                  "auth,cred": the least an application does after a success; it is what
+ *                  writes a confirmed enrollment for a service without an account line):
+ *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
+ *                  (DELETE), pause ("PAUSED", then wait for a line on stdin); each prints
+ *                  "OP name code". Like an application, it stops at the first failure
+ *                  (RESULT is that code, else the last one's), unless -c (a careless
+ *                  application that goes on). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +117,9 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 			printf("PROMPT %s\n", msg[i]->msg);
 			fflush(stdout);
 			r[i].resp = answer(d);
+			/* a person presses Enter at a prompt that shows what they typed */
+			if (!r[i].resp && msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
+				r[i].resp = strdup("");
 			if (!r[i].resp) {
 				for (int j = 0; j < i; j++)
 					free(r[j].resp);
@@ -120,20 +133,65 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	return PAM_SUCCESS;
 }
 
+static int run_op(pam_handle_t *pamh, const char *op, int flags)
+{
+	char line[64];
+
+	if (strcmp(op, "auth") == 0)
+		return pam_authenticate(pamh, flags);
+	if (strcmp(op, "acct") == 0)
+		return pam_acct_mgmt(pamh, flags);
+	if (strcmp(op, "cred") == 0)
+		return pam_setcred(pamh, flags | PAM_ESTABLISH_CRED);
+	if (strcmp(op, "delcred") == 0)
+		return pam_setcred(pamh, flags | PAM_DELETE_CRED);
+	if (strcmp(op, "pause") == 0) {
+		printf("PAUSED\n");
+		fflush(stdout);
+		return fgets(line, sizeof(line), stdin) ? PAM_SUCCESS : PAM_ABORT;
+	}
+	return PAM_SYSTEM_ERR;
+}
+
+/* Runs the comma-separated ops; the code the sequence ends with. */
+static int run_ops(pam_handle_t *pamh, char *ops, int flags, int careless)
+{
+	int r = PAM_SUCCESS;
+
+	for (char *op = strtok(ops, ","); op; op = strtok(NULL, ",")) {
+		r = run_op(pamh, op, flags);
+		printf("OP %s %d\n", op, r);
+		fflush(stdout);
+		if (r != PAM_SUCCESS && !careless)
+			break;
+	}
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct driver d = {0};
 	struct pam_conv pc = {conv, &d};
 	pam_handle_t *pamh = NULL;
-	int flags = 0, opt, r;
+	char default_ops[] = "auth,cred", *ops = default_ops;
+	const char *rhost = NULL, *tty = NULL;
+	int flags = 0, careless = 0, opt, r;
 
-	while ((opt = getopt(argc, argv, "snk:")) != -1) {
+	while ((opt = getopt(argc, argv, "snk:o:cr:t:")) != -1) {
 		if (opt == 's')
 			flags |= PAM_SILENT;
 		else if (opt == 'n')
 			pc.conv = NULL;
 		else if (opt == 'k')
 			d.key = optarg;
+		else if (opt == 'o')
+			ops = optarg;
+		else if (opt == 'c')
+			careless = 1;
+		else if (opt == 'r')
+			rhost = optarg;
+		else if (opt == 't')
+			tty = optarg;
 		else
 			return 2;
 	}
@@ -146,7 +204,10 @@ int main(int argc, char **argv)
 		printf("START %d\n", r);
 		return 3;
 	}
-	r = pam_authenticate(pamh, flags);
+	if ((rhost && pam_set_item(pamh, PAM_RHOST, rhost) != PAM_SUCCESS) ||
+	    (tty && pam_set_item(pamh, PAM_TTY, tty) != PAM_SUCCESS))
+		return 3;
+	r = run_ops(pamh, ops, flags, careless);
 	printf("RESULT %d %s\n", r, pam_strerror(pamh, r));
 	pam_end(pamh, r);
 	return 0;

@@ -24,6 +24,11 @@ PAM_CONV_ERR = 19
 # next line), so "ignored" is told apart from both success and failure.
 IGNORED = 11
 FAIL_CLOSED = (PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL)
+PAM_PERM_DENIED = 6
+PAM_CRED_ERR = 17
+# What a login application calls (login, su, sshd): pam_authenticate, and only after it
+# succeeded pam_acct_mgmt and pam_setcred (the driver stops at the first failure).
+APP = "auth,acct,cred"
 
 # Keys and service names differ in every test run: pam_wrapper 1.1 picks its copy of the
 # service dir (/tmp/pam.X) racily, so two processes may share one; with distinct names and keys
@@ -59,6 +64,8 @@ class Result:
         self.info = re.findall(r"^INFO (.*)$", out, re.M)
         self.errors = re.findall(r"^ERROR (.*)$", out, re.M)
         self.prompts = re.findall(r"^PROMPT (.*)$", out, re.M)
+        self.ops = [(op, int(c)) for op, c in re.findall(r"^OP (\w+) (-?\d+)$", out, re.M)
+                    if op != "pause"]
         # pam_syslog() lines, which pam_wrapper prints to stderr (PAM_WRAPPER_DEBUGLEVEL)
         self.log = re.findall(r"SYSLOG\(\d\): (.*)$", err, re.M)
 
@@ -81,7 +88,7 @@ class Result:
 class Env:
     """A private state dir, config and PAM service in a temp dir."""
 
-    def __init__(self, allow="true", expires=0, config=None, args=""):
+    def __init__(self, allow="true", expires=0, config=None, args="", stack=None):
         self.dir = tempfile.mkdtemp(prefix="pam_totp-test-")
         self.state_dir = os.path.join(self.dir, "state")
         os.mkdir(self.state_dir, 0o700)
@@ -92,10 +99,15 @@ class Env:
                     CONFIG.format(state_dir=self.state_dir, allow=allow, expires=expires))
         pamd = os.path.join(self.dir, "pam.d")
         os.mkdir(pamd)
+        # The account line writes a confirmed enrollment (the module's documented stack).
+        if stack is None:
+            stack = ("auth [success=done ignore=ignore default=die] {module} {args}\n"
+                     "auth requisite pam_debug.so auth=maxtries\n"
+                     "account required pam_permit.so\n"
+                     "account required {module} {args}\n")
         with open(os.path.join(pamd, SERVICE), "w") as f:
-            f.write("auth [success=done ignore=ignore default=die] %s config=%s %s\n"
-                    "auth requisite pam_debug.so auth=maxtries\n"
-                    % (os.environ["PAM_TOTP_MODULE"], self.config, args))
+            f.write(stack.format(module=os.environ["PAM_TOTP_MODULE"],
+                                 args="config=%s %s" % (self.config, args)))
         self.env = dict(os.environ)
         self.env.update({
             "LD_PRELOAD": "%s %s" % (os.environ["PAM_WRAPPER_LIB"], os.environ["NSS_WRAPPER_LIB"]),
@@ -115,8 +127,8 @@ class Env:
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def argv(self, user, answers, flags, key):
-        argv = [os.environ["PAM_DRIVER"]] + list(flags)
+    def argv(self, user, answers, flags, key, ops=APP):
+        argv = [os.environ["PAM_DRIVER"], "-o", ops] + list(flags)
         if key:
             argv += ["-k", key]
         argv += [SERVICE, user] + list(answers)
@@ -125,16 +137,17 @@ class Env:
                     "--errors-for-leak-kinds=definite,indirect", "--quiet"] + argv
         return argv
 
-    def login(self, user, *answers, flags=(), key=KEY):
-        p = subprocess.run(self.argv(user, answers, flags, key), env=self.env,
+    def login(self, user, *answers, flags=(), key=KEY, ops=APP):
+        p = subprocess.run(self.argv(user, answers, flags, key, ops), env=self.env,
                            capture_output=True, text=True, timeout=120)
         r = Result(p.stdout, p.stderr)
         check(p.returncode == 0, "driver exited %d" % p.returncode, r)
         check(r.code is not None, "no result", r)
         return r
 
-    def start(self, user, *answers, key=KEY):
-        return subprocess.Popen(self.argv(user, answers, (), key), env=self.env, text=True,
+    def start(self, user, *answers, key=KEY, ops=APP, flags=()):
+        return subprocess.Popen(self.argv(user, answers, flags, key, ops), env=self.env,
+                                text=True,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
 
@@ -289,7 +302,8 @@ def test_reset_forces_enrollment(e):
     e.tool("reset", e.state_dir, "alice", "root", 0)
     r = e.login("alice", "code:1", "code:1", "code:1")
     check(r.code == PAM_AUTH_ERR, "old key accepted after reset", r)
-    check(any("reset by root" in m for m in r.info), "reset reason not shown", r)
+    check(any("root asked for a new authenticator token on " in m for m in r.info),
+          "reset reason not shown", r)
     check(e.show("alice").startswith("status=reset"), "reset lost", e.show("alice"))
     r = e.login("alice", "enroll:0")
     check(r.code == PAM_SUCCESS, "re-enrollment failed", r)
@@ -351,7 +365,8 @@ def test_enrollment_race_with_other_enrollment(e):
     p, key = hold_enrollment(e, "alice")
     e.enroll("alice", OTHER_KEY)
     r = finish(p, e.code(key))
-    check(r.code == PAM_AUTH_ERR, "racing enrollment overwrote a token", r)
+    check(r.code == PAM_PERM_DENIED and r.ops[-1] == ("acct", PAM_PERM_DENIED),
+          "racing enrollment overwrote a token", r)
     check(r.logged("event=enroll", "reason=state-changed"), "not logged", r)
     check(e.login("alice", "code:0", key=OTHER_KEY).code == PAM_SUCCESS, "other token lost")
 
@@ -362,8 +377,299 @@ def test_enrollment_race_with_new_reset(e):
     p, key = hold_enrollment(e, "alice")
     e.tool("reset", e.state_dir, "alice", "root", 0)
     r = finish(p, e.code(key))
-    check(r.code == PAM_AUTH_ERR, "enrollment claimed a newer reset", r)
+    check(r.code == PAM_PERM_DENIED, "enrollment claimed a newer reset", r)
     check(e.show("alice").startswith("status=reset"), "reset lost", e.show("alice"))
+
+
+# --- a token is saved only when the whole authentication succeeded --------------------
+
+DENY_FIRST = ("auth required pam_deny.so\n"
+              "auth required {module} {args}\n"
+              "account required pam_permit.so\n"
+              "account required {module} {args}\n")
+AUTH_ONLY = ("auth required {module} {args}\n"
+             "account required pam_permit.so\n")
+
+
+def pause_after(e, user, ops, *answers):
+    """Runs ops up to "pause" with the answers; returns (process, output so far)."""
+    p = e.start(user, *answers, ops=ops)
+    out = []
+    line = p.stdout.readline()
+    while line and not line.startswith("PAUSED"):
+        out.append(line)
+        line = p.stdout.readline()
+    check(line.startswith("PAUSED"), "did not reach the pause", "".join(out))
+    return p, Result("".join(out), "")
+
+
+def test_failed_password_saves_no_enrollment(e):
+    """auth required pam_deny.so (a wrong password that does not stop the stack) before
+    pam_totp: a stranger completes the enrollment screen, but nothing is saved."""
+    e.close()
+    e.__init__(stack=DENY_FIRST)
+    r = e.login("alice", "enroll:0")
+    check(r.key() and r.prompts == ["Verification code: "], "enrollment not reached", r)
+    check(r.code == PAM_AUTH_ERR and r.ops == [("auth", PAM_AUTH_ERR)], "stack result", r)
+    check(e.show("alice") == "absent", "a stranger's token was saved", e.show("alice"))
+    check(r.recovery_codes() == [], "recovery codes shown", r)
+    # the same for a pending reset: the owner's reset is not claimed by the stranger
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_AUTH_ERR and r.key(), "stack result after reset", r)
+    check(e.show("alice").startswith("status=reset"), "reset claimed", e.show("alice"))
+
+
+def test_enrollment_saved_by_acct_mgmt(e):
+    p, r = pause_after(e, "alice", "auth,pause,acct", "enroll:0")
+    check(("auth", PAM_SUCCESS) in r.ops and r.key(), "enrollment not confirmed", r)
+    check(e.show("alice") == "absent", "saved by pam_authenticate", e.show("alice"))
+    r = finish(p, "")
+    check(r.code == PAM_SUCCESS and r.ops == [("acct", PAM_SUCCESS)], "acct_mgmt failed", r)
+    check(e.show("alice").startswith("status=enrolled"), "not saved by acct", e.show("alice"))
+    check(len(r.recovery_codes()) == 3, "recovery codes not shown by acct", r)
+    check(r.logged("event=enroll", "user='alice'", "result=ok", "count=3"), "not logged", r)
+
+
+def test_enrollment_saved_by_setcred(e):
+    e.close()
+    e.__init__(stack=AUTH_ONLY)
+    p, r = pause_after(e, "alice", "auth,acct,pause,cred", "enroll:0")
+    check(("auth", PAM_SUCCESS) in r.ops, "enrollment not confirmed", r)
+    key = r.key()
+    check(e.show("alice") == "absent", "saved before pam_setcred", e.show("alice"))
+    r = finish(p, "")
+    check(r.code == PAM_SUCCESS and r.ops == [("cred", PAM_SUCCESS)], "setcred failed", r)
+    check(e.show("alice").startswith("status=enrolled"), "not saved", e.show("alice"))
+    check(len(r.recovery_codes()) == 3, "recovery codes not shown by setcred", r)
+    check(e.login("alice", "code:1", key=key).code == PAM_SUCCESS, "the shown key not saved")
+
+
+def test_enrollment_saved_once(e):
+    r = e.login("alice", "enroll:0", ops="auth,acct,cred,cred,acct")
+    check(r.code == PAM_SUCCESS, "login failed", r)
+    oks = [l for l in r.log if "event=enroll" in l and "result=ok" in l]
+    check(len(oks) == 1, "saved %d times" % len(oks), r)
+    codes = r.recovery_codes()
+    check(len(codes) == 3, "recovery codes shown %d times" % (len(codes) / 3.0), r)
+    # the codes shown are the codes saved
+    check(e.login("alice", "lit:" + codes[0]).code == PAM_SUCCESS, "shown code not saved")
+
+
+def test_second_authenticate_drops_pending(e):
+    """A careless application: the first pam_authenticate confirmed an enrollment, a second
+    one on the same handle failed; what the first confirmed must not be written."""
+    r = e.login("alice", "enroll:0", "enroll:5", "enroll:5", "enroll:5", flags=["-c"],
+                ops="auth,auth,acct,cred")
+    check([op for op, _ in r.ops] == ["auth", "auth", "acct", "cred"], "ops", r)
+    check(r.ops[0][1] == PAM_SUCCESS and r.ops[1][1] == PAM_AUTH_ERR, "auth results", r)
+    check(e.show("alice") == "absent", "the first call's token saved", e.show("alice"))
+    check(r.ops[3][1] == PAM_CRED_ERR, "setcred let an unsaved enrollment in", r)
+
+
+def test_stale_pending_not_written(e):
+    # enrolled meanwhile (another login of the same user, or an administrator's tool)
+    p, r = pause_after(e, "alice", "auth,pause,acct,cred", "enroll:0")
+    check(e.show("alice") == "absent", "saved by pam_authenticate", e.show("alice"))
+    e.enroll("alice", OTHER_KEY)
+    r = finish(p, "")
+    check(r.code == PAM_PERM_DENIED and r.ops == [("acct", PAM_PERM_DENIED)], "acct", r)
+    check(r.logged("event=enroll", "result=refused", "reason=state-changed"), "not logged", r)
+    check(e.login("alice", "code:0", key=OTHER_KEY).code == PAM_SUCCESS, "other token lost")
+    # a newer reset issued meanwhile
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    p, r = pause_after(e, "alice", "auth,pause,acct,cred", "enroll:0")
+    check(e.show("alice").startswith("status=reset"), "saved by authenticate", e.show("alice"))
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    r = finish(p, "")
+    check(r.code == PAM_PERM_DENIED, "a newer reset was claimed", r)
+    check(e.show("alice").startswith("status=reset"), "reset lost", e.show("alice"))
+
+
+def test_setcred_without_pending_refuses_unenrolled(e):
+    """As under sshd without the account line: pam_setcred in a process that never saw the
+    enrollment. An enforced user without a token, or with a pending reset, is refused."""
+    r = e.login("alice", ops="cred")
+    check(r.code == PAM_CRED_ERR, "unenrolled enforced user got credentials", r)
+    check(r.logged("event=setcred", "user='alice'", "result=refused",
+                   "reason=enrollment-not-saved", "account required pam_totp.so"),
+          "not logged with the hint", r)
+    check(any("administrator" in m for m in r.errors), "no message", r)
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    check(e.login("alice", ops="cred").code == PAM_CRED_ERR, "pending reset got credentials")
+    e.enroll("alice")
+    check(e.login("alice", ops="cred").code == PAM_SUCCESS, "enrolled user refused")
+    check(e.login("bob", ops="cred").code == PAM_SUCCESS, "user not enforced refused")
+    check(e.login("carol", ops="cred").code == PAM_SUCCESS, "exempt user refused")
+    check(e.login("alice", ops="delcred").code == PAM_SUCCESS, "PAM_DELETE_CRED refused")
+
+
+def test_account_without_pending_is_ignored(e):
+    """pam_acct_mgmt with nothing pending says nothing (PAM_IGNORE): the other account
+    modules decide, so `account required pam_unix.so` + pam_totp works for everybody."""
+    e.close()
+    e.__init__(stack="account required pam_permit.so\naccount required {module} {args}\n")
+    for user in ("alice", "bob"):
+        check(e.login(user, ops="acct").code == PAM_SUCCESS, "account of %s refused" % user)
+    e.close()
+    e.__init__(stack="account required {module} {args}\n")
+    r = e.login("alice", ops="acct")
+    check(r.code != PAM_SUCCESS, "pam_totp alone decided an account", r)
+
+
+# --- what a person reads, what the log says --------------------------------------------
+
+def test_failure_messages_in_words(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:5")
+    check(r.code == PAM_AUTH_ERR and r.errors == ["Wrong code."], "wrong code", r)
+    code = e.code()
+    check(e.login("alice", "lit:" + code).code == PAM_SUCCESS, "good code refused")
+    r = e.login("alice", "lit:" + code)
+    check(r.code == PAM_AUTH_ERR and len(r.errors) == 1 and
+          r.errors[0].startswith("That code was already used; wait for the next one"),
+          "replay", r)
+    r = e.login("alice", "lit:12ab56")
+    check(r.code == PAM_AUTH_ERR and
+          r.errors == ["That is not a code: type the 6 digits the app shows."], "malformed", r)
+    # nothing is said to whom MFA does not concern or who does not exist
+    for user in ("bob", "nosuchuser"):
+        r = e.login(user, "code:0")
+        said = [m for m in r.info + r.errors if m != "auth=maxtries"]  # pam_debug's line
+        check(said == [] and r.prompts == [], "%s was told" % user, r)
+
+
+def test_login_right_after_enrolling_says_wait(e):
+    """The code that confirmed the enrollment, typed again at once (the app still shows
+    it): the person is told to wait for the next code, not just refused."""
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_SUCCESS, "enrollment failed", r)
+    key = r.key()
+    r = e.login("alice", "code:0", key=key)
+    check(r.code == PAM_AUTH_ERR, "enrollment code accepted twice", r)
+    check(any(re.match(r"That code was already used; wait for the next one( \(about \d+ "
+                       r"seconds\))?\.$", m) for m in r.errors), "not told to wait", r)
+    check(e.login("alice", "code:1", key=key).code == PAM_SUCCESS, "next code refused")
+
+
+def test_clock_drift_logged(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:1")
+    check(r.code == PAM_SUCCESS and r.logged("event=verify", "result=ok", "drift=+1"),
+          "drift of an accepted code not logged", r)
+    r = e.login("alice", "code:-4")
+    check(r.code == PAM_AUTH_ERR, "code 4 steps old accepted", r)
+    check(r.logged("event=verify", "result=fail", "reason=wrong-code", "drift=-4"),
+          "drift of a refused code not logged", r)
+    r = e.login("alice", "code:-30")
+    check(r.logged("reason=wrong-code") and not r.logged("drift="), "far code logged as drift",
+          r)
+    r = e.login("alice", "code:0", key=OTHER_KEY)
+    check(r.code == PAM_AUTH_ERR, "other key accepted", r)
+
+
+def test_never_enrolled_is_not_told_of_a_reset(e):
+    """An administrator may reset a user who never had a token: that user must not read that
+    their token was reset."""
+    e.tool("reset", e.state_dir, "alice", "bob", 0)
+    r = e.login("alice", "enroll:0")
+    check(r.code == PAM_SUCCESS, "enrollment failed", r)
+    check(not any("was reset" in m for m in r.info), "told of a reset", r)
+    check(any(m.startswith("bob asked for a new authenticator token on ") for m in r.info),
+          "who asked not shown", r)
+
+
+def test_login_events_carry_rhost_and_tty(e):
+    e.enroll("alice")
+    r = e.login("alice", "code:0", flags=["-r", "203.0.113.9", "-t", "/dev/pts/3"])
+    check(r.logged("event=verify", "user='alice'", "result=ok", "rhost='203.0.113.9'",
+                   "tty='/dev/pts/3'"), "no rhost/tty", r)
+    r = e.login("nosuchuser", flags=["-r", "evil'host\n x=1\u00e9", "-t", "ssh"])
+    check(r.logged("reason=unknown-user", "rhost='evil\\'host\\x0a x=1\\xc3\\xa9'",
+                   "tty='ssh'"), "rhost not escaped", r)
+    r = e.login("alice", "enroll:0", flags=["-r", "198.51.100.7"])
+    check(r.logged("event=verify", "result=fail", "rhost='198.51.100.7'"), "failure", r)
+
+
+def test_lockout_logs_the_real_count(e):
+    e.enroll("alice")
+    for i in range(1, 4):
+        r = e.login("alice", "code:7")
+        check(r.logged("event=verify", "result=fail", "failures=%d" % i),
+              "failure %d not logged with its count" % i, r)
+    check(r.logged("event=lockout", "user='alice'", "until="), "no lockout", r)
+
+
+def test_text_after_the_last_code_prompt_is_acknowledged(e):
+    """Recovery codes and "Recovery code accepted" come with a press-Enter prompt in the same
+    conversation call: sshd shows text after the last prompt twice."""
+    r = e.login("alice", "enroll:0")
+    calls = r.out.split("CALL ")
+    saved = [c for c in calls if "Token saved." in c]
+    check(len(saved) == 1 and "PROMPT Press Enter to continue: " in saved[0], "codes", r)
+    codes = r.recovery_codes()
+    r = e.login("alice", "lit:" + codes[0])
+    check(r.code == PAM_SUCCESS, "recovery code refused", r)
+    accepted = [c for c in r.out.split("CALL ") if "Recovery code accepted" in c]
+    check(len(accepted) == 1 and "PROMPT Press Enter to continue: " in accepted[0],
+          "recovery code acceptance", r)
+
+
+def test_tty_enrollment_screen_fits_80x24(e):
+    """pamtester (Linux-PAM's misc_conv, as login(1)) on an 80x24 pseudo-terminal: the key,
+    the URI and the prompt are in the last 24 rows, so they never scroll away, and the QR
+    code fits one screen."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    if not shutil.which("pamtester"):
+        print("SKIP: needs pamtester")
+        sys.exit(77)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe("pamtester", ["pamtester", SERVICE, "alice", "authenticate"], e.env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    out, deadline = b"", time.time() + 60
+    try:
+        while not out.rstrip(b" ").endswith(b"Verification code:") and time.time() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    text = out.decode(errors="replace").replace("\r", "")
+    rows = []
+    for line in text.split("\n"):
+        while len(line) > 80:
+            rows.append(line[:80])
+            line = line[80:]
+        rows.append(line)
+    screen = rows[-24:]
+    check(screen[-1].startswith("Verification code:"), "prompt not last", text)
+    key_rows = [r for r in screen if r.startswith("Key: ")]
+    check(len(key_rows) == 1, "key not on the last screen", "\n".join(screen))
+    uri = next((i for i, r in enumerate(rows) if r.startswith("URI: otpauth://")), None)
+    check(uri is not None and uri >= len(rows) - 24, "URI not on the last screen",
+          "\n".join(screen))
+    qr = [r for r in rows if "\u2588" in r or "\u2580" in r or "\u2584" in r]
+    if os.environ.get("HAVE_QRENCODE") == "1":
+        check(0 < len(qr) <= 24 and all(len(r) <= 80 for r in qr), "QR code %d rows" % len(qr),
+              text)
+        # the standard quiet zone of four modules, drawn (two text rows, four columns), so
+        # that on a light terminal the inverted code still has its margin
+        full = "\u2588"
+        check(qr[0].strip(" ") == qr[1].strip(" ") == full * len(qr[0].strip(" ")) and
+              all(r.strip(" ").startswith(full * 4) and r.strip(" ").endswith(full * 4)
+                  for r in qr), "no four-module quiet zone", "\n".join(qr))
 
 
 # --- policy ---------------------------------------------------------------------------
@@ -497,7 +803,7 @@ def test_exports_only_pam_entry_points(e):
     p = subprocess.run(["nm", "-D", "--defined-only", os.environ["PAM_TOTP_MODULE"]],
                        capture_output=True, text=True, check=True)
     names = sorted(line.split()[-1] for line in p.stdout.splitlines() if line.strip())
-    check(names == ["pam_sm_authenticate", "pam_sm_setcred"], "exports: %s" % names)
+    check(names == ["pam_sm_acct_mgmt", "pam_sm_authenticate", "pam_sm_setcred"], "exports: %s" % names)
 
 
 # --- concurrency ----------------------------------------------------------------------
@@ -554,6 +860,7 @@ ASKPASS = """#!/bin/sh
 # sshd puts the PAM info text in front of the prompt, and ssh hands it all to askpass: the
 # enrollment key is read from it as a person reads it from the terminal.
 printf '%s\\n---\\n' "$1" >> {dir}/prompts
+case "$1" in *"Press Enter to continue: ") echo; exit 0;; esac
 key=$(printf '%s\\n' "$1" | grep -a '^Key: ' | sed 's/^Key: //; s/ (.*//; s/ //g')
 offset=0
 if [ -z "$key" ]; then key=$(cat {dir}/key); offset=1; fi
@@ -579,38 +886,63 @@ def ssh(e, port):
         start_new_session=True)
 
 
+class Sshd:
+    """A real sshd on loopback whose PAM stack comes from e's pam.d (pam_wrapper); its log
+    (pam_syslog lines included) goes to a file. Needs root and sshd (else: skipped)."""
+
+    def __init__(self, e, account):
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        if os.geteuid() != 0 or not os.path.exists(sshd) or not shutil.which("ssh"):
+            print("SKIP: needs root, sshd and ssh")
+            sys.exit(77)
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
+        with open(e.config) as f:
+            text = f.read().replace('users = []', 'users = [ "root" ]')
+        with open(e.config, "w") as f:
+            f.write(text)
+        with open(os.path.join(e.dir, "pam.d", "sshd"), "w") as f:
+            f.write("auth required %s config=%s\n%s\nsession required pam_permit.so\n"
+                    % (os.environ["PAM_TOTP_MODULE"], e.config, account))
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                        os.path.join(e.dir, "hostkey")], check=True)
+        self.port = free_port()
+        with open(os.path.join(e.dir, "sshd_config"), "w") as f:
+            f.write(SSHD_CONFIG.format(port=self.port, dir=e.dir))
+        with open(os.path.join(e.dir, "askpass"), "w") as f:
+            f.write(ASKPASS.format(dir=e.dir, tool=os.environ["STATE_TOOL"]))
+        os.chmod(os.path.join(e.dir, "askpass"), 0o700)
+        env = dict(os.environ, LD_PRELOAD=os.environ["PAM_WRAPPER_LIB"], PAM_WRAPPER="1",
+                   PAM_WRAPPER_SERVICE_DIR=os.path.join(e.dir, "pam.d"),
+                   PAM_WRAPPER_DEBUGLEVEL="2")
+        self.logfile = os.path.join(e.dir, "sshd.log")
+        with open(self.logfile, "w") as log:
+            self.proc = subprocess.Popen(
+                [sshd, "-D", "-e", "-f", os.path.join(e.dir, "sshd_config")], env=env,
+                stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.time() + 30
+        while "Server listening" not in self.log() and time.time() < deadline:
+            time.sleep(0.05)
+        if "Server listening" not in self.log():
+            self.close()
+            raise Failure("sshd did not start: " + self.log())
+
+    def log(self):
+        with open(self.logfile, errors="replace") as f:
+            return f.read()
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
 def test_sshd_keyboard_interactive(e):
     """A real sshd (loopback, pam_wrapper) and ssh: enrollment text reaches the user together
-    with the prompt, then a code logs in and a wrong key does not. Needs root and sshd."""
-    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-    if os.geteuid() != 0 or not os.path.exists(sshd) or not shutil.which("ssh"):
-        print("SKIP: needs root, sshd and ssh")
-        sys.exit(77)
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-    with open(e.config) as f:
-        text = f.read().replace('users = []', 'users = [ "root" ]')
-    with open(e.config, "w") as f:
-        f.write(text)
-    with open(os.path.join(e.dir, "pam.d", "sshd"), "w") as f:
-        f.write("auth required %s config=%s\naccount required pam_permit.so\n"
-                "session required pam_permit.so\n" % (os.environ["PAM_TOTP_MODULE"], e.config))
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                    os.path.join(e.dir, "hostkey")], check=True)
-    port = free_port()
-    with open(os.path.join(e.dir, "sshd_config"), "w") as f:
-        f.write(SSHD_CONFIG.format(port=port, dir=e.dir))
-    with open(os.path.join(e.dir, "askpass"), "w") as f:
-        f.write(ASKPASS.format(dir=e.dir, tool=os.environ["STATE_TOOL"]))
-    os.chmod(os.path.join(e.dir, "askpass"), 0o700)
-    env = dict(os.environ, LD_PRELOAD=os.environ["PAM_WRAPPER_LIB"], PAM_WRAPPER="1",
-               PAM_WRAPPER_SERVICE_DIR=os.path.join(e.dir, "pam.d"))
-    d = subprocess.Popen([sshd, "-D", "-e", "-f", os.path.join(e.dir, "sshd_config")], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with the prompt, the token is saved by the account line (sshd calls pam_acct_mgmt in the
+    process that authenticated), then a code logs in and a wrong key does not."""
+    d = Sshd(e, "account required pam_permit.so\naccount required %s config=%s"
+             % (os.environ["PAM_TOTP_MODULE"], e.config))
+    port = d.port
     try:
-        line = d.stderr.readline()
-        while line and "Server listening" not in line:
-            line = d.stderr.readline()
-        check("Server listening" in line, "sshd did not start")
         p = ssh(e, port)
         with open(os.path.join(e.dir, "prompts")) as f:
             prompts = f.read()
@@ -619,7 +951,10 @@ def test_sshd_keyboard_interactive(e):
         first = prompts.split("---")[0]
         check("Key: " in first and "URI: otpauth://" in first and
               first.rstrip().endswith("Verification code:"), "key not shown with the prompt", first)
-        check(re.search(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", p.stderr), "no recovery codes", p.stderr)
+        # shown once: at the prompt that acknowledges them, not again as a banner
+        shown = re.findall(r"[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}", p.stderr + prompts + p.stdout)
+        check(len(shown) == 3 and len(set(shown)) == 3, "recovery codes shown %s" % shown,
+              p.stderr, prompts)
         key = re.search(r"^Key: (.*?) \(", first, re.M).group(1).replace(" ", "")
         check(e.show("root").startswith("status=enrolled"), "not saved", e.show("root"))
         with open(os.path.join(e.dir, "key"), "w") as f:
@@ -631,8 +966,25 @@ def test_sshd_keyboard_interactive(e):
         p = ssh(e, port)
         check(p.returncode != 0 and "LOGGED-IN" not in p.stdout, "wrong key let in", p.stdout)
     finally:
-        d.terminate()
-        d.wait(timeout=30)
+        d.close()
+
+
+def test_sshd_without_account_line_fails_closed(e):
+    """sshd without `account required pam_totp.so`: the enrollment confirmed in sshd's PAM
+    child is never written, and pam_setcred in the session process refuses the login instead
+    of letting it in on a token that was not saved."""
+    d = Sshd(e, "account required pam_permit.so")
+    try:
+        p = ssh(e, d.port)
+        with open(os.path.join(e.dir, "prompts")) as f:
+            prompts = f.read()
+        check("Key: " in prompts, "enrollment not reached", prompts, p.stderr)
+        check(p.returncode != 0 and "LOGGED-IN" not in p.stdout, "logged in on an unsaved token",
+              p.stdout, p.stderr)
+        check(e.show("root") == "absent", "saved", e.show("root"))
+    finally:
+        d.close()
+    check("reason=enrollment-not-saved" in d.log(), "not logged", d.log()[-3000:])
 
 
 def main():
