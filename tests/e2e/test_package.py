@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""The Debian package, end to end on this machine (run by scripts/test, not by meson: it builds
+the package from the source tree and installs it for real).
+
+  test_package.py
+
+1. builds the binary packages (dpkg-buildpackage -us -uc -b on a copy of the source tree) and
+   runs lintian on them: any error or warning fails;
+2. in a private mount namespace where /etc/pam.d and /var/lib/pam are copies (so the host's PAM
+   configuration is never written, even if this dies), installs them with apt-get, checks the
+   files, the conffile, the state directory and that the profile is not enabled; enables it with
+   pam-auth-update and checks where it landed; logs in through the generated common-auth and
+   common-account with pamtester, as real short-lived users (wrong password: pam_totp is never
+   reached; enrollment; next code; wrong code; a user who is not enforced); edits the conffile
+   and reinstalls (the edit stays); removes (state kept, pam.d no longer names pam_totp, logins
+   still work) and purges (state directory and config gone);
+3. whatever happened: purges the packages if still installed, deletes the users and groups,
+   and checks that /etc/pam.d, /var/lib/pam and /usr/share/pam-configs are as they were
+   (restoring them from a copy, and failing, if not).
+Needs root. Exit 0 all good, 1 a check failed, 77 not root (outside CI)."""
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+PACKAGES = ("libpam-totp", "mfa-reset-tools")
+MODULE = "/usr/lib/x86_64-linux-gnu/security/pam_totp.so"
+STATE_DIR = "/var/lib/pam_totp"
+CONFIG = "/etc/pam_totp.conf"
+SERVICE = "pam-totp-pkgtest"
+WATCHED = ("/etc/pam.d", "/var/lib/pam", "/usr/share/pam-configs")
+OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, *detail):
+    if not cond:
+        raise Failure(what + "".join("\n--- " + str(d)[-3000:] for d in detail))
+
+
+def run(*argv, **kw):
+    kw.setdefault("check", True)
+    kw.setdefault("timeout", 600)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if "input" not in kw:
+        kw["stdin"] = subprocess.DEVNULL  # dpkg must never wait for an answer
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, env=env, **kw)
+    except subprocess.CalledProcessError as e:
+        raise Failure("%s exited %d" % (" ".join(argv), e.returncode), e.stdout, e.stderr)
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def installed(pkg):
+    r = run("dpkg-query", "-W", "-f=${db:Status-Abbrev}", pkg, check=False)
+    # Second letter: the package's state; "n" is "not installed" ("c": config files left).
+    return r.returncode == 0 and len(r.stdout) >= 2 and r.stdout[1] != "n"
+
+
+def fingerprint():
+    """Every file under WATCHED with its content hash and mode: what must not change."""
+    out = {}
+    for top in WATCHED:
+        for root, dirs, files in os.walk(top):
+            for name in sorted(dirs + files):
+                p = os.path.join(root, name)
+                st = os.lstat(p)
+                h = ""
+                if stat.S_ISREG(st.st_mode):
+                    with open(p, "rb") as f:
+                        h = hashlib.sha256(f.read()).hexdigest()
+                elif stat.S_ISLNK(st.st_mode):
+                    h = os.readlink(p)
+                out[p] = (st.st_mode, st.st_uid, h)
+    return out
+
+
+# --- 1. build and lintian -------------------------------------------------------------------
+
+def build(work):
+    src = os.path.join(work, "src")
+    os.mkdir(src)
+    # The files git knows (tracked and new, not ignored), so build directories stay out; a
+    # tree that is not a git checkout is taken whole, less build*/.
+    r = run("git", "-C", TOP, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+            check=False)
+    if r.returncode == 0:
+        names = [n for n in r.stdout.split("\0") if n and os.path.lexists(os.path.join(TOP, n))]
+    else:
+        names = [n for n in os.listdir(TOP) if not n.startswith("build") and n != ".git"]
+    listing = os.path.join(work, "files")
+    with open(listing, "w") as f:
+        f.write("\0".join(names))
+    run("tar", "-C", TOP, "--null", "-T", listing, "-cf", os.path.join(work, "src.tar"))
+    run("tar", "-C", src, "-xf", os.path.join(work, "src.tar"))
+    t = time.time()
+    r = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, timeout=1200)
+    check(r.returncode == 0, "dpkg-buildpackage failed", r.stdout, r.stderr)
+    say("ok build: dpkg-buildpackage -us -uc -b in %.1f s" % (time.time() - t))
+    debs = {}
+    for name in os.listdir(work):
+        m = re.match(r"^(libpam-totp|mfa-reset-tools)_[^_]+_[a-z0-9]+\.deb$", name)
+        if m:
+            debs[m.group(1)] = os.path.join(work, name)
+    check(sorted(debs) == sorted(PACKAGES), "packages built: %s" % sorted(os.listdir(work)))
+    changes = [n for n in os.listdir(work) if n.endswith(".changes")]
+    t = time.time()
+    r = run("lintian", "--fail-on", "error,warning", os.path.join(work, changes[0]),
+            check=False)
+    say("lintian (%.1f s): %s" % (time.time() - t, r.stdout.strip() or "no tags"))
+    check(r.returncode == 0, "lintian reported errors or warnings", r.stdout, r.stderr)
+    say("ok lintian: no error or warning")
+    return debs
+
+
+# --- 2. inside the private mount namespace -----------------------------------------------------
+
+def private_pam(work):
+    """/etc/pam.d and /var/lib/pam become copies, seen only by this process and its children."""
+    for top, name in (("/etc/pam.d", "pam.d"), ("/var/lib/pam", "var-lib-pam")):
+        copy = os.path.join(work, name)
+        shutil.copytree(top, copy, symlinks=True)
+        run("mount", "--bind", copy, top)
+
+
+def pam_lines(name, kind):
+    with open(os.path.join("/etc/pam.d", name)) as f:
+        return [ln.split() for ln in f if ln.strip() and not ln.startswith("#")
+                and ln.split()[0] == kind]
+
+
+def names_totp(lines):
+    return [i for i, ln in enumerate(lines) if "pam_totp.so" in ln]
+
+
+def pamd_mentions_totp():
+    r = run("grep", "-rl", "pam_totp", "/etc/pam.d", check=False)
+    return r.stdout.split()
+
+
+def check_installed_files():
+    for p in (MODULE, "/usr/bin/mfa-reset", "/usr/sbin/mfa-resetd", "/usr/share/pam-configs/totp",
+              "/lib/systemd/system/mfa-resetd.service", "/lib/systemd/system/mfa-resetd.socket",
+              "/usr/share/man/man8/pam_totp.8.gz", "/usr/share/man/man5/pam_totp.conf.5.gz",
+              "/usr/share/doc/libpam-totp/examples/sshd_config.d/pam_totp.conf"):
+        check(os.path.exists(p), "not installed: " + p)
+    check(not os.path.exists("/usr/sbin/mfa-reset"), "mfa-reset still in /usr/sbin")
+    conff = run("dpkg-query", "-W", "-f=${Conffiles}", "libpam-totp").stdout
+    check(re.search(r"^\s*%s\s" % re.escape(CONFIG), conff, re.M), "not a conffile: " + CONFIG,
+          conff)
+    deps = run("dpkg-query", "-W", "-f=${Depends}", "libpam-totp").stdout
+    check(re.search(r"\blibqrencode4\b", deps), "libpam-totp does not depend on libqrencode4", deps)
+    st = os.lstat(STATE_DIR)
+    check(stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == 0,
+          "state directory not a 0700 root directory: %o uid %d" % (st.st_mode, st.st_uid))
+    check(pamd_mentions_totp() == [], "installing enabled pam_totp by itself",
+          pamd_mentions_totp())
+    say("ok install: files, /usr/bin/mfa-reset, conffile, Depends libqrencode4, "
+        "state dir 0700 root, profile not enabled")
+
+
+def check_enabled_profile():
+    run("pam-auth-update", "--enable", "totp")
+    auth = pam_lines("common-auth", "auth")
+    at = names_totp(auth)
+    check(len(at) == 1, "common-auth should name pam_totp once", auth)
+    deny = [i for i, ln in enumerate(auth) if ln[1] == "requisite" and ln[2] == "pam_deny.so"]
+    check(deny and deny[0] < at[0] and auth[at[0]][1] == "required",
+          "pam_totp is not a required module after 'requisite pam_deny.so' in common-auth", auth)
+    # Nothing between the password block's end and pam_totp may jump over or end the stack.
+    for ln in auth[deny[0] + 1:at[0]]:
+        check(not ln[1].startswith("[") and ln[1] not in ("sufficient",),
+              "a line before pam_totp could skip it: %s" % " ".join(ln))
+    acct = pam_lines("common-account", "account")
+    ac = names_totp(acct)
+    check(len(ac) == 1 and acct[ac[0]][1] == "required", "common-account: no "
+          "'account required pam_totp.so'", acct)
+    say("ok enable: pam_totp required in common-auth after 'requisite pam_deny.so' (line %d of "
+        "%d auth lines), required in common-account" % (at[0] + 1, len(auth)))
+
+
+class Users:
+    def __init__(self, tag):
+        self.enforced, self.other = "pkgt%se" % tag, "pkgt%sn" % tag
+        self.password = "pw-" + secrets.token_hex(8)
+        self.keys = []
+
+    def create(self, home):
+        for u in (self.enforced, self.other):
+            run("useradd", "-M", "-d", home, "-s", "/bin/sh", u)
+            run("chpasswd", input="%s:%s\n" % (u, self.password))
+
+    def answer(self, kind, screen):
+        keys = [ln[5:].split("(")[0].replace(" ", "") for ln in screen.splitlines()
+                if ln.startswith("Key: ")]
+        self.keys += [k for k in keys if k not in self.keys]
+        if kind == "password":
+            return self.password
+        if kind == "wrong-password":
+            return self.password + "x"
+        if kind == "enroll":
+            return oath(self.keys[-1])
+        _, key, steps = kind.split(":")
+        return oath(key, int(steps))
+
+
+def oath(key, steps=0):
+    return run("oathtool", "--totp", "-b", "-N", "@%d" % (int(time.time()) + 30 * steps),
+               key).stdout.strip()
+
+
+def login(users, user, *plan):
+    """pamtester authenticate + acct_mgmt on a pseudo-terminal, as sshd or login would call
+    them; answers each prompt from plan. Returns (exit status, screen)."""
+    import pty
+    import select
+    plan = list(plan)
+    argv = ["pamtester", "-v", SERVICE, user, "authenticate", "acct_mgmt"]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    out, asked, deadline = "", 0, time.time() + 60
+    while time.time() < deadline:
+        if not select.select([fd], [], [], 1)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk.decode(errors="replace")
+        tail = out.rstrip(" ")
+        if (tail.endswith("Password:") or tail.endswith("Verification code:")) \
+                and asked < len(out) and not out.endswith("\n"):
+            kind = plan.pop(0) if plan else "password"
+            os.write(fd, (users.answer(kind, out) + "\n").encode())
+            out += "\n"
+            asked = len(out)
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.replace("\r", "")
+
+
+def ok_login(rc, screen):
+    return rc == 0 and "successfully authenticated" in screen \
+        and "acct_mgmt" in screen and "Module is unknown" not in screen
+
+
+def check_logins(users):
+    with open(os.path.join("/etc/pam.d", SERVICE), "w") as f:
+        f.write("# package test: the generated common-* files, as sshd or login use "
+                "them\n@include common-auth\n@include common-account\n")
+    exported = run("nm", "-D", "--defined-only", MODULE).stdout
+    check("pam_sm_acct_mgmt" in exported, "the installed pam_totp.so has no pam_sm_acct_mgmt, "
+          "but the profile puts 'account required pam_totp.so' into common-account: every "
+          "login would fail ('Module is unknown'). The module must export it (issue 10 item 1).")
+    e = users.enforced
+    rc, screen = login(users, e, "wrong-password", "enroll")
+    check(rc != 0 and "Verification code" not in screen and "Key:" not in screen,
+          "a wrong password reached pam_totp (enrollment shown to who did not prove it)", screen)
+    check(not os.path.exists(os.path.join(STATE_DIR, e)), "state written after a wrong password")
+    rc, screen = login(users, e, "password", "enroll")
+    check(ok_login(rc, screen) and "Key: " in screen, "enrollment through the profile failed",
+          screen)
+    check(os.path.exists(os.path.join(STATE_DIR, e)), "enrollment not saved in " + STATE_DIR)
+    key = users.keys[-1]
+    rc, screen = login(users, e, "password", "key:%s:1" % key)
+    check(ok_login(rc, screen) and "Key: " not in screen, "login with the next code failed",
+          screen)
+    rc, screen = login(users, e, "password", "key:%s:0" % OTHER_KEY)
+    check(rc != 0, "a wrong code logged in", screen)
+    rc, screen = login(users, users.other, "password")
+    check(ok_login(rc, screen) and "Verification code" not in screen,
+          "a user who is not enforced could not log in with the password alone", screen)
+    say("ok logins through the profile: wrong password stops before pam_totp, enrollment, "
+        "next code, wrong code refused, not-enforced user with the password only")
+
+
+def edit_config(users):
+    with open(CONFIG) as f:
+        text = f.read()
+    edited, n = re.subn(r"^(\s*)users\s*=\s*\[\s*\];", r'\1users = [ "%s" ];' % users.enforced,
+                        text, count=1, flags=re.M)
+    check(n == 1, "no 'users = [];' line to edit in " + CONFIG, text)
+    edited = "# edited by the package test\n" + edited
+    with open(CONFIG, "w") as f:
+        f.write(edited)
+    return edited
+
+
+def check_conffile_kept(debs, edited):
+    run("dpkg", "-i", debs["libpam-totp"])
+    with open(CONFIG) as f:
+        check(f.read() == edited, "reinstalling the package overwrote the edited " + CONFIG)
+    say("ok conffile: an edited %s survives a reinstall" % CONFIG)
+
+
+def check_remove(users):
+    run("dpkg", "-r", "mfa-reset-tools", "libpam-totp")
+    check(not os.path.exists(MODULE), "module still there after remove")
+    check(pamd_mentions_totp() == [], "pam.d names pam_totp after remove", pamd_mentions_totp())
+    check(os.path.exists(os.path.join(STATE_DIR, users.enforced)),
+          "remove deleted the state (tokens must survive a remove)")
+    check(os.path.exists(CONFIG), "remove deleted the conffile")
+    rc, screen = login(users, users.other, "password")
+    check(ok_login(rc, screen), "logins fail after the package was removed", screen)
+    say("ok remove: profile taken out first, logins work, state and config kept")
+
+
+def check_purge():
+    run("dpkg", "-P", "mfa-reset-tools", "libpam-totp")
+    check(not os.path.lexists(STATE_DIR), "purge left " + STATE_DIR)
+    check(not os.path.lexists(CONFIG), "purge left " + CONFIG)
+    check(pamd_mentions_totp() == [], "pam.d names pam_totp after purge", pamd_mentions_totp())
+    with open("/var/lib/pam/seen") as f:
+        check("totp" not in f.read().split(), "/var/lib/pam/seen still lists totp")
+    say("ok purge: state directory, config and profile gone")
+
+
+def inner(work, tag, debs):
+    private_pam(work)
+    users = Users(tag)
+    run("apt-get", "install", "-y", "-q", "--no-install-recommends", debs["libpam-totp"],
+        debs["mfa-reset-tools"])
+    check_installed_files()
+    check_enabled_profile()
+    edited = edit_config(users)
+    check_conffile_kept(debs, edited)
+    home = os.path.join(work, "home")
+    os.mkdir(home, 0o755)
+    users.create(home)
+    check_logins(users)
+    check_remove(users)
+    check_purge()
+
+
+def inner_cleanup(work):
+    """Purges what is left, with the PAM files private too (prerm runs pam-auth-update)."""
+    private_pam(work)
+    left = [p for p in PACKAGES if installed(p)]
+    if left:
+        run("dpkg", "-P", *left, check=False)
+
+
+# --- 3. the outer process: build, run the namespace, undo everything --------------------------
+
+def in_namespace(*args):
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable,
+                           os.path.abspath(__file__)] + list(args), timeout=1200)
+
+
+def outer():
+    if os.geteuid() != 0:
+        print("needs root (installs packages, creates users)")
+        return 1 if os.environ.get("CI") else 77
+    already = [p for p in PACKAGES if installed(p)]
+    if already:
+        print("FAIL package: %s already installed on this machine; this test installs and "
+              "purges them and will not touch an installation it did not make: remove them "
+              "first (apt-get purge %s)" % (" ".join(already), " ".join(already)))
+        return 1
+    # Purge deletes these: never those of an installation from source.
+    found = [p for p in (STATE_DIR, CONFIG) if os.path.lexists(p)]
+    if found:
+        print("FAIL package: %s exist (an installation from source?); this test would delete "
+              "them when it purges the package: move them away first" % " ".join(found))
+        return 1
+    work = tempfile.mkdtemp(prefix="pam_totp-pkg-")
+    os.chmod(work, 0o755)
+    backup = tempfile.mkdtemp(prefix="pam_totp-pkg-backup-")
+    for top in WATCHED:
+        if os.path.isdir(top):
+            shutil.copytree(top, backup + top, symlinks=True)
+    before = fingerprint()
+    tag = secrets.token_hex(3)
+    status, t0 = 0, time.time()
+    try:
+        debs = build(work)
+        r = in_namespace("--inner", work, tag, debs["libpam-totp"], debs["mfa-reset-tools"])
+        status = 0 if r.returncode == 0 else 1
+    except Failure as f:
+        print("FAIL package: %s" % f)
+        status = 1
+    finally:
+        status |= cleanup(work, tag, backup, before)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(backup, ignore_errors=True)
+    print("%s package (%.0f s)" % ("ok" if status == 0 else "FAIL", time.time() - t0))
+    return status
+
+
+def cleanup(work, tag, backup, before):
+    status = 0
+    if any(installed(p) for p in PACKAGES):
+        cw = os.path.join(work, "cleanup")
+        os.makedirs(cw, exist_ok=True)
+        in_namespace("--cleanup", cw)
+        if any(installed(p) for p in PACKAGES):
+            print("FAIL package: could not purge the test packages")
+            status = 1
+    for u in ("pkgt%se" % tag, "pkgt%sn" % tag):
+        subprocess.run(["userdel", u], capture_output=True)
+    after = fingerprint()
+    if after != before:
+        changed = sorted(set(before.items()) ^ set(after.items()))
+        print("FAIL package: the host's PAM files changed; restoring them: %s" % changed[:10])
+        for top in WATCHED:
+            shutil.rmtree(top, ignore_errors=True)
+            if os.path.isdir(backup + top):
+                shutil.copytree(backup + top, top, symlinks=True)
+        status = 1
+    return status
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--inner":
+        work, tag, pam_deb, tools_deb = sys.argv[2:6]
+        try:
+            inner(work, tag, {"libpam-totp": pam_deb, "mfa-reset-tools": tools_deb})
+        except Failure as f:
+            print("FAIL package: %s" % f, flush=True)
+            return 1
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--cleanup":
+        inner_cleanup(sys.argv[2])
+        return 0
+    return outer()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
