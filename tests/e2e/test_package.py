@@ -312,6 +312,20 @@ def check_conffile_kept(debs, edited):
     say("ok conffile: an edited %s survives a reinstall" % CONFIG)
 
 
+def check_remove_refused():
+    """A service file written by hand that names the module: removing it would fail every
+    login through that service, so the package refuses to go."""
+    handmade = os.path.join("/etc/pam.d", SERVICE + "-byhand")
+    with open(handmade, "w") as f:
+        f.write("auth required pam_unix.so\nauth required pam_totp.so\n")
+    r = run("dpkg", "-r", "mfa-reset-tools", "libpam-totp", check=False)
+    check(r.returncode != 0 and os.path.exists(MODULE) and installed("libpam-totp"),
+          "the package was removed while /etc/pam.d still named pam_totp.so", r.stdout, r.stderr)
+    check(SERVICE + "-byhand" in r.stderr, "the refusal does not name the file", r.stderr)
+    os.unlink(handmade)
+    say("ok remove refused while a PAM file written by hand names pam_totp.so")
+
+
 def check_remove(users):
     run("dpkg", "-r", "mfa-reset-tools", "libpam-totp")
     check(not os.path.exists(MODULE), "module still there after remove")
@@ -347,6 +361,7 @@ def inner(work, tag, debs):
     os.mkdir(home, 0o755)
     users.create(home)
     check_logins(users)
+    check_remove_refused()
     check_remove(users)
     check_purge()
 
