@@ -174,7 +174,20 @@ def check_installed_files():
         "state dir 0700 root, profile not enabled")
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def check_enabled_profile():
+    common = {n: read(os.path.join("/etc/pam.d", n)) for n in ("common-auth", "common-account")}
+    run("pam-auth-update", "--enable", "totp")
+    check(all(read(os.path.join("/etc/pam.d", n)) != t for n, t in common.items()),
+          "pam-auth-update --enable totp changed nothing")
+    run("pam-auth-update", "--disable", "totp")
+    for n, t in common.items():
+        check(read(os.path.join("/etc/pam.d", n)) == t, "--disable totp did not restore " + n,
+              read(os.path.join("/etc/pam.d", n)))
     run("pam-auth-update", "--enable", "totp")
     auth = pam_lines("common-auth", "auth")
     at = names_totp(auth)
@@ -190,13 +203,14 @@ def check_enabled_profile():
     ac = names_totp(acct)
     check(len(ac) == 1 and acct[ac[0]][1] == "required", "common-account: no "
           "'account required pam_totp.so'", acct)
-    say("ok enable: pam_totp required in common-auth after 'requisite pam_deny.so' (line %d of "
+    say("ok enable/disable/enable: pam_totp required in common-auth after 'requisite pam_deny.so' (line %d of "
         "%d auth lines), required in common-account" % (at[0] + 1, len(auth)))
 
 
 class Users:
     def __init__(self, tag):
         self.enforced, self.other = "pkgt%se" % tag, "pkgt%sn" % tag
+        self.unenrolled = "pkgt%su" % tag  # enforced, never logs in
         self.password = "pw-" + secrets.token_hex(8)
         self.keys = []
 
@@ -289,14 +303,25 @@ def check_logins(users):
     rc, screen = login(users, users.other, "password")
     check(ok_login(rc, screen) and "Verification code" not in screen,
           "a user who is not enforced could not log in with the password alone", screen)
+    # cron, and anything else that runs only the account step: the profile's account line
+    # must not refuse it, whether the user is enforced and enrolled, not enrolled, or neither.
+    with open(os.path.join("/etc/pam.d", SERVICE + "-cron"), "w") as f:
+        f.write("@include common-account\n")
+    run("useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", users.unenrolled)
+    for u in (e, users.other, users.unenrolled):
+        r = run("pamtester", SERVICE + "-cron", u, "acct_mgmt", check=False)
+        check(r.returncode == 0, "the account step alone (as cron runs it) refused " + u,
+              r.stdout, r.stderr)
     say("ok logins through the profile: wrong password stops before pam_totp, enrollment, "
-        "next code, wrong code refused, not-enforced user with the password only")
+        "next code, wrong code refused, not-enforced user with the password only; the account "
+        "step alone (cron) passes for all three kinds of user")
 
 
 def edit_config(users):
     with open(CONFIG) as f:
         text = f.read()
-    edited, n = re.subn(r"^(\s*)users\s*=\s*\[\s*\];", r'\1users = [ "%s" ];' % users.enforced,
+    edited, n = re.subn(r"^(\s*)users\s*=\s*\[\s*\];",
+                        r'\1users = [ "%s", "%s" ];' % (users.enforced, users.unenrolled),
                         text, count=1, flags=re.M)
     check(n == 1, "no 'users = [];' line to edit in " + CONFIG, text)
     edited = "# edited by the package test\n" + edited
@@ -430,7 +455,7 @@ def cleanup(work, tag, backup, before):
         if any(installed(p) for p in PACKAGES):
             print("FAIL package: could not purge the test packages")
             status = 1
-    for u in ("pkgt%se" % tag, "pkgt%sn" % tag):
+    for u in ("pkgt%se" % tag, "pkgt%sn" % tag, "pkgt%su" % tag):
         subprocess.run(["userdel", u], capture_output=True)
     after = fingerprint()
     if after != before:
