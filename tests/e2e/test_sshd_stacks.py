@@ -102,7 +102,9 @@ class World:
                     "LoginGraceTime 60\n" % (self.port, key, self.dir))
 
     def ship_dropin(self, name):
-        shutil.copy(os.path.join(ETC, "ssh", "sshd_config.d", name), self.dropins)
+        """Installed as README says: under a name that sorts before other drop-ins."""
+        shutil.copy(os.path.join(ETC, "ssh", "sshd_config.d", name),
+                    os.path.join(self.dropins, "00-" + name))
 
     def effective(self, conf):
         r = run(SSHD, "-T", "-f", conf, "-C", "user=root,host=localhost,addr=127.0.0.1",
@@ -256,6 +258,10 @@ def test_sshd_dropin(w):
     r = run(SSHD, "-t", "-f", appended, check=False)
     check(r.returncode != 0, "control: appended lines passed sshd -t (stock config changed?)")
     conf = w.stock_copy()
+    # Another drop-in that says the opposite (cloud images ship such files): the one that
+    # sorts first wins, and README installs ours as 00-*.
+    with open(os.path.join(w.dropins, "50-cloud-init.conf"), "w") as f:
+        f.write("PasswordAuthentication yes\nKbdInteractiveAuthentication no\n")
     expect = {
         "pam_totp.conf": {"usepam": "yes", "kbdinteractiveauthentication": "yes",
                           "authenticationmethods": "keyboard-interactive",
@@ -267,8 +273,8 @@ def test_sshd_dropin(w):
     }
     for name, want in expect.items():
         for other in expect:
-            if os.path.exists(os.path.join(w.dropins, other)):
-                os.unlink(os.path.join(w.dropins, other))
+            if os.path.exists(os.path.join(w.dropins, "00-" + other)):
+                os.unlink(os.path.join(w.dropins, "00-" + other))
         w.ship_dropin(name)
         r = run(SSHD, "-t", "-f", conf, check=False)
         check(r.returncode == 0, "sshd -t refused the stock config with " + name, r.stderr)
