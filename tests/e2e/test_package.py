@@ -331,10 +331,44 @@ def edit_config(users):
 
 
 def check_conffile_kept(debs, edited):
+    """A reinstall runs the maintainer scripts as an upgrade does (prerm upgrade, postinst
+    configure with the old version)."""
     run("dpkg", "-i", debs["libpam-totp"])
     with open(CONFIG) as f:
         check(f.read() == edited, "reinstalling the package overwrote the edited " + CONFIG)
-    say("ok conffile: an edited %s survives a reinstall" % CONFIG)
+    check(names_totp(pam_lines("common-auth", "auth")) and
+          names_totp(pam_lines("common-account", "account")),
+          "reinstalling the package took pam_totp out of PAM (the administrator enabled it)")
+    say("ok conffile: an edited %s survives a reinstall; the profile stays enabled" % CONFIG)
+
+
+def check_reset_tools(work, users):
+    """The installed daemon and client: root may ask, a user outside admin_groups may not;
+    mfa-reset is on a normal user's PATH."""
+    sock = os.path.join(work, "resetd.sock")
+    d = subprocess.Popen(["/usr/sbin/mfa-resetd", "--foreground", "--socket", sock],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        check(os.path.exists(sock), "the installed mfa-resetd did not start")
+        r = run("/usr/bin/mfa-reset", "--socket", sock, "--status", users.enforced,
+                check=False)
+        check(r.returncode == 0 and users.enforced in r.stdout,
+              "root's mfa-reset --status through the installed daemon failed", r.stdout, r.stderr)
+        r = run("su", "-s", "/bin/sh", users.other, "-c",
+                "command -v mfa-reset && mfa-reset --socket %s --status %s"
+                % (sock, users.enforced), check=False)
+        check(r.stdout.startswith("/usr/bin/mfa-reset\n") and r.returncode == 3,
+              "a non-admin user: mfa-reset not on PATH, or not refused with exit 3 (%d)"
+              % r.returncode, r.stdout, r.stderr)
+    finally:
+        d.terminate()
+        d.wait(timeout=10)
+    say("ok reset tools: installed daemon and client answer root, refuse a non-admin (exit 3); "
+        "mfa-reset on a user's PATH")
 
 
 def check_remove_refused():
@@ -386,6 +420,7 @@ def inner(work, tag, debs):
     os.mkdir(home, 0o755)
     users.create(home)
     check_logins(users)
+    check_reset_tools(work, users)
     check_remove_refused()
     check_remove(users)
     check_purge()
