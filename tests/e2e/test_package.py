@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,9 @@ def outer():
     before = fingerprint()
     tag = secrets.token_hex(3)
     status, t0 = 0, time.time()
+    # Stopped from outside (a CI timeout): still purge and restore, through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(1))
     try:
         debs = build(work)
         r = in_namespace("--inner", work, tag, debs["libpam-totp"], debs["mfa-reset-tools"])
