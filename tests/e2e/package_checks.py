@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What test_package.py checks inside its private mount namespace, against the installed
 packages: files, conffile, state directory, the pam-auth-update profile, logins through it with
 pamtester, the reset tools, remove and purge. Also the helpers both files use."""
