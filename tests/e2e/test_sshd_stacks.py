@@ -204,7 +204,8 @@ class World:
 
 def terminal(argv, env, w, plan):
     """Runs argv on a pseudo-terminal, answering each "Password:" or "Verification code:"
-    prompt from plan. Returns (exit status, screen). Bounded: 60 s."""
+    prompt from plan and pressing Enter at "Press Enter to continue:". Returns (exit status,
+    screen). Bounded: 60 s."""
     import pty
     pid, fd = pty.fork()
     if pid == 0:
@@ -225,6 +226,12 @@ def terminal(argv, env, w, plan):
                 and asked < len(out) and not out.endswith("\n"):
             kind = plan.pop(0) if plan else "password"
             os.write(fd, (w.answer(kind, out) + "\n").encode())
+            out += "\n"
+            asked = len(out)
+        elif tail.endswith("Press Enter to continue:") and asked < len(out) \
+                and not out.endswith("\n"):
+            # after the recovery codes (pam_totp(8)): acknowledged, not a plan step
+            os.write(fd, b"\n")
             out += "\n"
             asked = len(out)
     else:
