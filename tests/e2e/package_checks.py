@@ -9,6 +9,8 @@ import stat
 import subprocess
 import time
 
+from pty_plan import on_terminal
+
 PACKAGES = ("libpam-totp", "mfa-reset-tools")
 MODULE = "/usr/lib/x86_64-linux-gnu/security/pam_totp.so"
 STATE_DIR = "/var/lib/pam_totp"
@@ -170,35 +172,8 @@ def oath(key, steps=0):
 def login(users, user, *plan):
     """pamtester authenticate + acct_mgmt on a pseudo-terminal, as sshd or login would call
     them; answers each prompt from plan. Returns (exit status, screen)."""
-    import pty
-    import select
-    plan = list(plan)
     argv = ["pamtester", "-v", SERVICE, user, "authenticate", "acct_mgmt"]
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp(argv[0], argv)
-    out, asked, deadline = "", 0, time.time() + 60
-    while time.time() < deadline:
-        if not select.select([fd], [], [], 1)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk.decode(errors="replace")
-        tail = out.rstrip(" ")
-        if (tail.endswith("Password:") or tail.endswith("Verification code:")) \
-                and asked < len(out) and not out.endswith("\n"):
-            kind = plan.pop(0) if plan else "password"
-            os.write(fd, (users.answer(kind, out) + "\n").encode())
-            out += "\n"
-            asked = len(out)
-    else:
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out.replace("\r", "")
+    return on_terminal(argv, None, users.answer, plan)
 
 
 def ok_login(rc, screen):

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from pty_plan import on_terminal
+
 BUILD = os.environ["E2E_BUILD"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -196,43 +198,8 @@ class Session:
 
 
 def terminal(argv, env, w, plan, shell_input=None):
-    """Runs argv on a pseudo-terminal; answers each "Password: " or "Verification code: "
-    prompt with w.answer(next plan entry, screen so far), presses Enter at "Press Enter to
-    continue: ", and types shell_input at the first shell prompt. Bounded: 60 s."""
-    import pty
-    import select
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(argv[0], argv, env)
-    out, asked, deadline = "", 0, time.time() + 60
-    while time.time() < deadline:
-        if not select.select([fd], [], [], 1)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk.decode(errors="replace")
-        tail = out.rstrip(" ")
-        if asked < len(out) and not out.endswith("\n"):
-            if tail.endswith("Password:") or tail.endswith("Verification code:"):
-                kind = plan.pop(0) if plan else "password"
-                os.write(fd, (w.answer(kind, out) + "\n").encode())
-            elif tail.endswith("Press Enter to continue:"):
-                os.write(fd, b"\n")
-            elif shell_input and tail.endswith("$"):
-                os.write(fd, shell_input.encode())
-                shell_input = None
-            else:
-                continue
-            out += "\n"
-            asked = len(out)
-    else:
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    return Session(os.waitstatus_to_exitcode(status), out.replace("\r", ""))
+    """pty_plan.on_terminal with w.answer, as a Session."""
+    return Session(*on_terminal(argv, env, w.answer, plan, shell_input))
 
 
 def last_rows(text, cols=80, rows=24):

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from pty_plan import on_terminal
+
 BUILD = os.environ.get("E2E_BUILD", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ETC = os.path.join(os.path.dirname(os.path.dirname(HERE)), "etc")
@@ -203,41 +205,8 @@ class World:
 
 
 def terminal(argv, env, w, plan):
-    """Runs argv on a pseudo-terminal, answering each "Password:" or "Verification code:"
-    prompt from plan and pressing Enter at "Press Enter to continue:". Returns (exit status,
-    screen). Bounded: 60 s."""
-    import pty
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(argv[0], argv, env)
-    out, asked, deadline = "", 0, time.time() + 60
-    while time.time() < deadline:
-        if not select.select([fd], [], [], 1)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk.decode(errors="replace")
-        tail = out.rstrip(" ")
-        if (tail.endswith("Password:") or tail.endswith("Verification code:")) \
-                and asked < len(out) and not out.endswith("\n"):
-            kind = plan.pop(0) if plan else "password"
-            os.write(fd, (w.answer(kind, out) + "\n").encode())
-            out += "\n"
-            asked = len(out)
-        elif tail.endswith("Press Enter to continue:") and asked < len(out) \
-                and not out.endswith("\n"):
-            # after the recovery codes (pam_totp(8)): acknowledged, not a plan step
-            os.write(fd, b"\n")
-            out += "\n"
-            asked = len(out)
-    else:
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out.replace("\r", "")
+    """pty_plan.on_terminal with w.answer: (exit status, screen)."""
+    return on_terminal(argv, env, w.answer, plan)
 
 
 def logged_in(user, result):
