@@ -3,6 +3,7 @@
  * (mfa_user_may_reset_target), reset under the user's lock without fsync, and the whole batch
  * made durable by one syncfs() before any "ok" goes out. */
 #include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,16 +29,66 @@ struct target {
 
 typedef int (*target_op)(struct resetd_ctx *c, const char *name, int64_t now);
 
-int resetd_require_admin(struct resetd_ctx *c, const char *event, long long count)
+/* "mfa-admins, wheel-mfa": the groups that would authorize, for the refusal line. */
+static void admin_groups_text(const struct mfa_config *cfg, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < cfg->reset.admin_groups.n && len + 1 < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+					cfg->reset.admin_groups.v[i]);
+	if (cfg->reset.admin_groups.n == 0)
+		snprintf(buf, size, "(none configured: only root)");
+}
+
+/* The refused targets, each on its own line (at most RESETD_LOG_TARGETS_MAX, then one line
+ * with more=N). A name NSS does not know is not written: it may be a mistyped password. */
+static void log_refused_targets(const struct resetd_ctx *c, const char *event, const char *why,
+				char *const *t, size_t n, bool is_group)
+{
+	struct mfa_event ev = mfa_event_new(event);
+	char name[MFA_USER_NAME_MAX + 1];
+
+	ev.actor = c->actor[0] ? c->actor : NULL;
+	ev.uid = c->uid;
+	ev.result = "refused";
+	ev.reason = why;
+	if (n == 0)
+		resetd_log(&ev);
+	for (size_t i = 0; i < n && i < RESETD_LOG_TARGETS_MAX; i++) {
+		bool known = is_group ? getgrnam(t[i]) != NULL :
+					mfa_user_canonical(t[i], name, sizeof(name)) == 0;
+
+		ev.target = !is_group && known ? name : NULL;
+		ev.group = is_group && known ? t[i] : NULL;
+		resetd_log(&ev);
+	}
+	if (n > RESETD_LOG_TARGETS_MAX) {
+		ev.target = ev.group = NULL;
+		ev.more = (long long)(n - RESETD_LOG_TARGETS_MAX);
+		resetd_log(&ev);
+	}
+}
+
+int resetd_require_admin(struct resetd_ctx *c, const char *event, char *const *targets,
+			 size_t n, bool is_group)
 {
 	int r = mfa_user_is_admin(c->cfg, c->uid, c->actor);
+	char groups[256];
 
 	if (r > 0)
 		return 1;
-	resetd_log_request(c, event, "refused", r == 0 ? "not-admin" : "lookup-failed", count);
-	fprintf(c->out, "denied not-authorized %s\n",
-		r == 0 ? "you are not a member of any reset.admin_groups group" :
-			 "cannot check your group membership");
+	c->refused = true;
+	if (resetd_limit_take())
+		log_refused_targets(c, event, r == 0 ? "not-admin" : "lookup-failed", targets, n,
+				    is_group);
+	admin_groups_text(c->cfg, groups, sizeof(groups));
+	if (r == 0)
+		fprintf(c->out, "denied not-authorized you are not root nor a member of any group "
+				"in reset.admin_groups (%s)\n", groups);
+	else
+		fprintf(c->out, "denied lookup-failed cannot check your group membership\n");
 	return 0;
 }
 
@@ -161,14 +212,14 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 
 int resetd_reset(struct resetd_ctx *c, char *const *targets, size_t n)
 {
-	if (!resetd_require_admin(c, "reset", (long long)n))
+	if (!resetd_require_admin(c, "reset", targets, n, false))
 		return 0;
 	return run_targets(c, "reset", "reset", reset_one, targets, n, 0);
 }
 
 int resetd_unlock(struct resetd_ctx *c, char *const *targets, size_t n)
 {
-	if (!resetd_require_admin(c, "unlock", (long long)n))
+	if (!resetd_require_admin(c, "unlock", targets, n, false))
 		return 0;
 	return run_targets(c, "unlock", "unlocked", unlock_one, targets, n, 0);
 }
@@ -179,7 +230,7 @@ int resetd_reset_group(struct resetd_ctx *c, char *const *groups, size_t n)
 	size_t bad = 0;
 	int r;
 
-	if (!resetd_require_admin(c, "reset", (long long)n))
+	if (!resetd_require_admin(c, "reset", groups, n, true))
 		return 0;
 	r = resetd_expand_groups(c, groups, n, &all, &bad);
 	if (r >= 0)

@@ -75,7 +75,7 @@ int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n)
 	_cleanup_close_ int lock_dir = -1;
 	size_t failed = 0;
 
-	if (!resetd_require_admin(c, "status", (long long)n))
+	if (!resetd_require_admin(c, "status", targets, n, false))
 		return 0;
 	resetd_log_request(c, "status", "ok", NULL, (long long)n);
 	lock_dir = lock_dir_of(c);
@@ -109,7 +109,7 @@ int resetd_list(struct resetd_ctx *c)
 	struct list_ctx l = { .c = c, .lock_dir = -1 };
 	int r;
 
-	if (!resetd_require_admin(c, "list", -1))
+	if (!resetd_require_admin(c, "list", NULL, 0, false))
 		return 0;
 	resetd_log_request(c, "list", "ok", NULL, -1);
 	l.lock_dir = lock_dir = lock_dir_of(c);
@@ -153,7 +153,7 @@ int resetd_plan_group(struct resetd_ctx *c, char *const *groups, size_t n)
 	size_t bad = 0;
 	int r;
 
-	if (!resetd_require_admin(c, "plan", (long long)n))
+	if (!resetd_require_admin(c, "plan", groups, n, true))
 		return 0;
 	r = resetd_expand_groups(c, groups, n, &all, &bad);
 	if (r >= 0) {

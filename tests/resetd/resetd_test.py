@@ -62,7 +62,7 @@ class Env:
             stdout=subprocess.DEVNULL, stderr=open(self.log, 'w'))
         for _ in range(500):
             check(self.daemon.poll() is None, 'daemon exited: ' + self.logtext())
-            if 'listening' in self.logtext():
+            if 'event=start' in self.logtext():
                 break
             time.sleep(0.01)
         check(os.path.exists(self.sock), 'daemon did not create its socket')
@@ -262,7 +262,7 @@ def case_stale_socket(e):
     e.daemon.terminate()
     e.daemon.wait()
     e.daemon = None
-    os.unlink(e.sock)
+    check(not os.path.exists(e.sock), 'the daemon left its socket behind on SIGTERM')
     with open(e.sock, 'w') as f:
         f.write('not a socket')
     p = subprocess.run([RESETD, '--config', e.cfg, '--socket', e.sock, '--foreground'],
