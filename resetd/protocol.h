@@ -24,6 +24,7 @@ enum mfa_verb {
 	MFA_VERB_STATUS,
 	MFA_VERB_LIST,
 	MFA_VERB_UNLOCK,
+	MFA_VERB_PLAN, /* the verdict per user, nothing changed: the dry run */
 	_MFA_VERB_MAX,
 };
 

@@ -69,6 +69,7 @@ static int dispatch(struct resetd_ctx *c, const struct mfa_request *req)
 	case MFA_VERB_STATUS: return resetd_status(c, req->args, req->n_args);
 	case MFA_VERB_LIST: return resetd_list(c);
 	case MFA_VERB_UNLOCK: return resetd_unlock(c, req->args, req->n_args);
+	case MFA_VERB_PLAN: return resetd_plan(c, req->args, req->n_args);
 	default: return -EBADMSG;
 	}
 }

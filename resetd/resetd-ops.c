@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,9 +155,11 @@ static struct outcome op_outcome(int r)
 	}
 }
 
-/* Replies name the target as requested; audit lines name the account whose state changed. */
+/* Replies name the target as requested; audit lines name the account whose state changed.
+ * unsynced: the changes were made (the old secrets are gone) but syncfs() failed, so a crash
+ * could still undo them: each is "ok ... not-synced", never a false "error". */
 static void finish(struct resetd_ctx *c, const char *event, const char *what, char *const *t,
-		   struct target *tg, size_t n, size_t pre_failed)
+		   struct target *tg, size_t n, size_t pre_failed, bool unsynced)
 {
 	size_t n_ok = 0;
 
@@ -165,13 +168,16 @@ static void finish(struct resetd_ctx *c, const char *event, const char *what, ch
 		const char *logged = tg[i].name[0] ? tg[i].name : t[i];
 
 		if (!o->code) {
-			fprintf(c->out, "ok %s %s\n", t[i], what);
-			resetd_log_target(c, event, logged, "ok", NULL);
+			fprintf(c->out, "ok %s %s%s\n", t[i], what, unsynced ? " not-synced" : "");
+			if (strcmp(event, "plan") != 0)
+				resetd_log_target(c, event, logged, "ok",
+						  unsynced ? "not-synced" : NULL);
 			n_ok++;
 			continue;
 		}
 		fprintf(c->out, "err %s %s %s\n", t[i], o->code, o->msg);
-		resetd_log_target(c, event, o->hide_name ? NULL : logged,
+		if (strcmp(event, "plan") != 0)
+			resetd_log_target(c, event, o->hide_name ? NULL : logged,
 				  strcmp(o->code, "io-error") == 0 ? "error" : "refused", o->code);
 	}
 	fprintf(c->out, "end ok=%zu failed=%zu\n", n_ok, n - n_ok + pre_failed);
@@ -182,11 +188,11 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 {
 	_cleanup_free_ struct target *tg = calloc(n ? n : 1, sizeof(*tg));
 	int64_t now = (int64_t)time(NULL);
-	bool any_ok = false;
+	bool any_ok = false, unsynced = false;
 
 	if (!tg)
 		return -ENOMEM;
-	resetd_log_request(c, event, "accepted", NULL, (long long)n);
+	resetd_log_request(c, event, op ? "accepted" : "ok", NULL, (long long)n);
 	for (size_t i = 0; i < n; i++) {
 		/* The actor's admin membership was checked for this request
 		 * (resetd_require_admin); each target is checked on its own. */
@@ -198,15 +204,15 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 			tg[i].name[0] = '\0';
 			continue;
 		}
-		tg[i].o = op_outcome(op(c, tg[i].name, now));
+		tg[i].o = op ? op_outcome(op(c, tg[i].name, now)) : tg[i].o;
 		any_ok |= !tg[i].o.code;
 	}
 	/* Durable before anyone is told "ok": one syncfs for the whole batch. */
-	if (any_ok && op == reset_one && syncfs(c->dir_fd) < 0)
-		for (size_t i = 0; i < n; i++)
-			if (!tg[i].o.code)
-				tg[i].o = op_outcome(-EIO);
-	finish(c, event, what, t, tg, n, pre_failed);
+	if (any_ok && op == reset_one && syncfs(c->dir_fd) < 0) {
+		syslog(LOG_ERR, "event=sync result=error error='%m'");
+		unsynced = true;
+	}
+	finish(c, event, what, t, tg, n, pre_failed, unsynced);
 	return 0;
 }
 
@@ -222,6 +228,13 @@ int resetd_unlock(struct resetd_ctx *c, char *const *targets, size_t n)
 	if (!resetd_require_admin(c, "unlock", targets, n, false))
 		return 0;
 	return run_targets(c, "unlock", "unlocked", unlock_one, targets, n, 0);
+}
+
+int resetd_plan(struct resetd_ctx *c, char *const *targets, size_t n)
+{
+	if (!resetd_require_admin(c, "plan", targets, n, false))
+		return 0;
+	return run_targets(c, "plan", "would-reset", NULL, targets, n, 0);
 }
 
 int resetd_reset_group(struct resetd_ctx *c, char *const *groups, size_t n)

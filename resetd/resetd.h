@@ -99,5 +99,7 @@ int resetd_reset(struct resetd_ctx *c, char *const *targets, size_t n);
 int resetd_reset_group(struct resetd_ctx *c, char *const *groups, size_t n);
 int resetd_plan_group(struct resetd_ctx *c, char *const *groups, size_t n);
 int resetd_unlock(struct resetd_ctx *c, char *const *targets, size_t n);
+/* The dry run: the reset verdict per target ("ok USER would-reset" or its err line). */
+int resetd_plan(struct resetd_ctx *c, char *const *targets, size_t n);
 int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n);
 int resetd_list(struct resetd_ctx *c);

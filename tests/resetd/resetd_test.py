@@ -426,7 +426,10 @@ def case_json(e):
     check(len(json.loads(p.stdout)['results']) == 2, p.stdout)
     p = e.run('admin1', '--json', '--dry-run', '--group', 'contractors')
     expect(p, 0, '--json --dry-run')
-    check(sorted(json.loads(p.stdout)['users']) == ['alice', 'carol'], p.stdout)
+    doc = json.loads(p.stdout)
+    check(doc['dry_run'] is True and doc['error'] is None, p.stdout)
+    check(sorted(r['user'] for r in doc['results'] if r['result'] == 'would-reset') ==
+          ['alice', 'carol'], p.stdout)
 
 
 def case_unlock(e):
