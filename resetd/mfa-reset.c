@@ -30,6 +30,7 @@ static void usage(FILE *f)
 	      "      --socket PATH  daemon socket (default: from the config)\n"
 	      "      --config PATH  configuration file (default: " MFA_DEFAULT_CONFIG ")\n"
 	      "      --timeout SEC  give up on a silent daemon after SEC seconds (default 30)\n"
+	      "      --check-config [FILE]  check the config (default: --config) and exit\n"
 	      "  -h, --help         this text\n"
 	      "  -V, --version      the version\n"
 	      "Exit: 0 all succeeded, 1 some failed, 2 usage, 3 not authorized, 4 daemon unreachable.\n",
@@ -67,6 +68,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "dry-run", no_argument, NULL, 'n' },   { "socket", required_argument, NULL, 'S' },
 		{ "config", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "check-config", optional_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },   {}
 	};
 	int c;
@@ -86,6 +88,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'n': o->dry_run = true; break;
 		case 'S': o->socket = optarg; break;
 		case 'C': o->config = optarg; break;
+		case 'K':
+			/* "--check-config FILE" as well as "--check-config=FILE". */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			o->check_config = optarg ? optarg : "";
+			break;
 		case 'T':
 			if (parse_timeout(optarg, &o->timeout_s) < 0)
 				return -EINVAL;
@@ -255,7 +263,13 @@ int main(int argc, char **argv)
 	/* A daemon that closes first must be an error with a reason, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (parse_args(argc, argv, &o) < 0 || check_args(&o) < 0) {
+	if (parse_args(argc, argv, &o) < 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o.check_config)
+		return check_config_main(o.check_config[0] ? o.check_config : o.config);
+	if (check_args(&o) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -100,13 +100,13 @@ static int read_replies(struct client *c, reply_fn fn, void *userdata)
 		if (rep.kind == MFA_REPLY_END)
 			return 0; /* counted line by line */
 		if (rep.kind == MFA_REPLY_DENIED) {
-			fprintf(stderr, "mfa-reset: not authorized: %s\n", esc(rep.rest));
+			fprintf(stderr, "mfa-reset: not authorized: %s\n", esc_msg(rep.rest));
 			client_set_error(c, rep.code ? rep.code : "not-authorized", rep.rest);
 			return -EACCES;
 		}
 		if (rep.kind == MFA_REPLY_ERROR) {
 			fprintf(stderr, "mfa-reset: daemon refused the request: %s (%s)\n",
-				esc(rep.rest), rep.code ? esc(rep.code) : "?");
+				esc_msg(rep.rest), rep.code ? esc(rep.code) : "?");
 			client_set_error(c, rep.code ? rep.code : "error", rep.rest);
 			return -EPROTO;
 		}
@@ -126,9 +126,14 @@ int client_request(struct client *c, enum mfa_verb v, char *const *args, size_t 
 	c->n_answered = 0;
 	if ((r = mfa_proto_write_request(c->wr, v, args, n)) < 0)
 		return r;
-	/* SIGPIPE is ignored (main): a daemon that closed first is EPIPE here, not death. */
-	if (fflush(c->wr) != 0)
-		return lost(c, -errno);
+	/* SIGPIPE is ignored (main): a daemon that closed first is EPIPE here, not death; what
+	 * it said before closing (a refusal of the caller) is still read and shown. */
+	if (fflush(c->wr) != 0) {
+		int e = -errno;
+
+		r = e == -EPIPE || e == -ECONNRESET ? read_replies(c, fn, userdata) : e;
+		return r == -EACCES || r == -EPROTO ? r : lost(c, e);
+	}
 	return read_replies(c, fn, userdata);
 }
 

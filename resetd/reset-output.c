@@ -59,7 +59,7 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-const char *esc(const char *s)
+static const char *escape(const char *s, unsigned char lowest)
 {
 	static char bufs[4][4 * 200 + 4];
 	static unsigned next;
@@ -69,7 +69,9 @@ const char *esc(const char *s)
 	for (; s && s[k] && k < 200; k++) {
 		unsigned char ch = (unsigned char)s[k];
 
-		if (ch > ' ' && ch < 0x7f && ch != '\\')
+		/* A backslash in a name is escaped (names stay unambiguous); in a message,
+		 * which may hold names escaped already, it is kept. */
+		if (ch >= lowest && ch < 0x7f && (ch != '\\' || lowest == ' '))
 			b[n++] = (char)ch;
 		else
 			n += (size_t)snprintf(b + n, 5, "\\x%02x", ch);
@@ -78,6 +80,16 @@ const char *esc(const char *s)
 		n += (size_t)snprintf(b + n, 4, "...");
 	b[n] = '\0';
 	return b;
+}
+
+const char *esc(const char *s)
+{
+	return escape(s, '!');
+}
+
+const char *esc_msg(const char *s)
+{
+	return escape(s, ' ');
 }
 
 void client_set_error(struct client *c, const char *code, const char *msg)
@@ -147,6 +159,15 @@ static void parse_fields(const char *rest, struct status_fields *f)
 	}
 }
 
+/* A time that never happened (0 on the wire) is null, not 1970. */
+static void json_time(const char *key, long long t)
+{
+	if (t > 0)
+		printf(",\"%s\":%lld", key, t);
+	else
+		printf(",\"%s\":null", key);
+}
+
 static void status_json(const char *user, const struct status_fields *f)
 {
 	size_t bylen = strcspn(f->reset_by, " ");
@@ -155,14 +176,16 @@ static void status_json(const char *user, const struct status_fields *f)
 	snprintf(by, sizeof(by), "%.*s", (int)bylen, f->reset_by);
 	fputs("{\"user\":", stdout);
 	json_str(user);
-	printf(",\"result\":\"ok\",\"status\":\"%s\",\"enrolled_at\":%lld,\"reset_at\":%lld,"
-	       "\"reset_by\":",
-	       f->status, f->enrolled_at, f->reset_at);
+	printf(",\"result\":\"ok\",\"status\":\"%s\"", f->status);
+	json_time("enrolled_at", f->enrolled_at);
+	json_time("reset_at", f->reset_at);
+	fputs(",\"reset_by\":", stdout);
 	if (strcmp(by, "-") == 0)
 		fputs("null", stdout);
 	else
 		json_str(by);
-	printf(",\"locked_until\":%lld,\"failures\":%lld}", f->locked_until, f->failures);
+	json_time("locked_until", f->locked_until);
+	printf(",\"failures\":%lld}", f->failures);
 }
 
 static void status_text(const char *user, const struct status_fields *f)
@@ -193,7 +216,7 @@ void out_local_error(struct client *c, const char *user, const char *code, const
 {
 	c->n_failed++;
 	if (!c->json) {
-		printf("%s: failed: %s (%s)\n", esc(user), msg, esc(code));
+		printf("%s: failed: %s (%s)\n", esc(user), esc_msg(msg), esc(code));
 		return;
 	}
 	sep(c);

@@ -40,6 +40,8 @@ void client_set_error(struct client *c, const char *code, const char *msg);
 /* s with every byte outside printable ASCII (controls, space, >= 0x80) as \xNN, and at most
  * 200 bytes of it: safe to print on a terminal. Four static buffers, used in rotation. */
 const char *esc(const char *s);
+/* The same for a message: spaces kept. */
+const char *esc_msg(const char *s);
 
 /* A handler for the non-final reply lines of one request. */
 typedef int (*reply_fn)(struct client *c, const struct mfa_reply *rep, void *userdata);
@@ -88,4 +90,6 @@ struct options {
 /* The two halves of main(): a reset (with plan, confirmation, dry run), and the queries
  * (--status, --list, --unlock). They return the exit status. */
 int reset_main(struct client *c, struct options *o);
+/* --check-config: every problem of the config file at path, with its line; the exit status. */
+int check_config_main(const char *path);
 int query_main(struct client *c, struct options *o);

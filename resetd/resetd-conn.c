@@ -185,6 +185,8 @@ void resetd_serve(int fd, const char *config_path)
 	if (setup(&c, fd, &cfg, config_path) == 0)
 		serve_lines(&c);
 	fflush(c.out);
+	if (c.io_left <= 0)
+		resetd_log_refusal(&c, "connection", "deadline");
 	fclose(c.out);
 	if (c.dir_fd >= 0)
 		close(c.dir_fd);
