@@ -677,6 +677,8 @@ def case_client_timeout(e):
     e.daemon.terminate()
     e.daemon.wait()
     e.daemon = None
+    if os.path.exists(e.sock):  # a daemon without the fix leaves it behind
+        os.unlink(e.sock)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(e.sock)
     os.chmod(e.sock, 0o666)
@@ -696,6 +698,8 @@ def case_client_survives_early_close(e):
     e.daemon.terminate()
     e.daemon.wait()
     e.daemon = None
+    if os.path.exists(e.sock):  # a daemon without the fix leaves it behind
+        os.unlink(e.sock)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(e.sock)
     os.chmod(e.sock, 0o666)
