@@ -921,6 +921,20 @@ def case_json_every_outcome(e):
     check('systemctl start mfa-resetd' in p.stderr, p.stderr)
 
 
+def case_nobody_to_reset_says_why(e):
+    p = e.run('admin1', '--yes', '--from-file', '-', input='# only a comment\n\n')
+    expect(p, 1, 'empty list')
+    check('nobody to reset: standard input holds no user names' in p.stderr, p.stderr)
+    p = e.run('admin1', '--yes', '--group', 'empty')
+    expect(p, 1, 'empty group')
+    check('nobody to reset: the group named has no members' in p.stderr, p.stderr)
+    p = e.run('admin1', '--yes', '--', 'a b', 'x\ty')
+    expect(p, 1, 'only invalid names')
+    check('nobody to reset: every name given was refused' in p.stderr, p.stderr)
+    check('a\\x20b: failed' in p.stdout and 'x\\x09y: failed' in p.stdout, p.stdout)
+    p = e.run('admin1', '--json', '--yes', '--group', 'empty')
+    check(json.loads(p.stdout)['error']['code'] == 'nobody', p.stdout)
+
 def case_broken_config_refuses_start(e):
     e.daemon.terminate()
     e.daemon.wait()
