@@ -1,4 +1,5 @@
 /* mfa-reset output: one line per user and a summary, or one JSON document. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,12 +169,30 @@ static void json_time(const char *key, long long t)
 		printf(",\"%s\":null", key);
 }
 
+/* reset_by from the wire (one word, %XX for what cannot travel) into by. */
+static void decode_actor(const char *w, char *by, size_t size)
+{
+	size_t n = 0;
+
+	for (; *w && *w != ' ' && n + 1 < size; w++) {
+		char hex[3] = { w[0] ? w[1] : 0, w[0] && w[1] ? w[2] : 0, 0 };
+		unsigned long v;
+
+		if (*w == '%' && isxdigit((unsigned char)hex[0]) && isxdigit((unsigned char)hex[1]) &&
+		    (v = strtoul(hex, NULL, 16)) > 0) {
+			by[n++] = (char)v;
+			w += 2;
+		} else
+			by[n++] = *w;
+	}
+	by[n] = '\0';
+}
+
 static void status_json(const char *user, const struct status_fields *f)
 {
-	size_t bylen = strcspn(f->reset_by, " ");
 	char by[256];
 
-	snprintf(by, sizeof(by), "%.*s", (int)bylen, f->reset_by);
+	decode_actor(f->reset_by, by, sizeof(by));
 	fputs("{\"user\":", stdout);
 	json_str(user);
 	printf(",\"result\":\"ok\",\"status\":\"%s\"", f->status);
@@ -190,14 +209,13 @@ static void status_json(const char *user, const struct status_fields *f)
 
 static void status_text(const char *user, const struct status_fields *f)
 {
-	size_t bylen = strcspn(f->reset_by, " ");
 	char t1[64], t2[64];
 
 	if (strcmp(f->status, "reset") == 0) {
 		fmt_time(f->reset_at, t1, sizeof(t1));
 		char by[256];
 
-		snprintf(by, sizeof(by), "%.*s", (int)bylen, f->reset_by);
+		decode_actor(f->reset_by, by, sizeof(by));
 		printf("%-20s reset pending (by %s at %s)", esc(user), esc(by), t1);
 	} else if (strcmp(f->status, "enrolled") == 0) {
 		fmt_time(f->enrolled_at, t1, sizeof(t1));

@@ -15,15 +15,31 @@ static const char *status_name(const struct mfa_state *st)
 	return st->status == MFA_STATUS_RESET ? "reset" : "enrolled";
 }
 
+/* reset_by as one protocol word: bytes that cannot travel (space, controls, >= 0x80) and '%'
+ * as %XX, so any actor name NSS gave ("john smith") reaches the client whole. */
+static void put_actor(FILE *out, const char *by)
+{
+	if (!by || !*by) {
+		fputc('-', out);
+		return;
+	}
+	for (; *by; by++) {
+		unsigned char ch = (unsigned char)*by;
+
+		if (ch > ' ' && ch < 0x7f && ch != '%')
+			fputc(ch, out);
+		else
+			fprintf(out, "%%%02X", ch);
+	}
+}
+
 static void status_line(FILE *out, const char *user, const struct mfa_state *st)
 {
-	const char *by = st && st->reset_by[0] && mfa_user_validate(st->reset_by) == 0 ?
-				 st->reset_by : "-";
-
-	fprintf(out, "status %s status=%s enrolled_at=%lld reset_at=%lld reset_by=%s "
-		     "locked_until=%lld failures=%u\n",
-		user, status_name(st), st ? (long long)st->enrolled_at : 0LL,
-		st ? (long long)st->reset_at : 0LL, by, st ? (long long)st->locked_until : 0LL,
+	fprintf(out, "status %s status=%s enrolled_at=%lld reset_at=%lld reset_by=", user,
+		status_name(st), st ? (long long)st->enrolled_at : 0LL,
+		st ? (long long)st->reset_at : 0LL);
+	put_actor(out, st ? st->reset_by : NULL);
+	fprintf(out, " locked_until=%lld failures=%u\n", st ? (long long)st->locked_until : 0LL,
 		st ? st->failures : 0u);
 }
 

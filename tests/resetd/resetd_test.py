@@ -751,7 +751,7 @@ def case_admin_name_with_space(e):
     check(s['status'] == 'reset', s)
     st = e.run('admin1', '--status', 'alice')
     expect(st, 0, 'status of alice after a reset by john smith')
-    check('reset pending' in st.stdout, st.stdout)
+    check('reset pending (by john\\x20smith at' in st.stdout, st.stdout)
 
 
 def case_no_chmod_by_path(e):
