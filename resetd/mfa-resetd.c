@@ -85,12 +85,19 @@ static int load_config(const char *path, struct mfa_config *cfg)
 	struct mfa_err err = { 0 };
 	int r = mfa_config_load(path, cfg, &err);
 
-	if (r < 0) {
-		fprintf(stderr, "mfa-resetd: %s:%u: %s; not starting\n", path, err.line,
-			err.msg[0] ? err.msg : strerror(-r));
-		syslog(LOG_ERR, "event=start result=error reason=config file='%s' line=%u", path,
-		       err.line);
-	}
+	const char *msg = err.msg[0] ? err.msg : strerror(-r);
+	struct stat st;
+	char rule[512];
+
+	if (r >= 0)
+		return 0;
+	/* An unsafe file: say which rule it breaks. */
+	if ((r == -EPERM || r == -EBADFD || r == -ELOOP) && lstat(path, &st) == 0 &&
+	    mfa_config_file_rules(&st, rule, sizeof(rule)) > 0)
+		msg = rule;
+	fprintf(stderr, "mfa-resetd: %s:%u: %s; not starting\n", path, err.line, msg);
+	syslog(LOG_ERR, "event=start result=error reason=config file='%s' line=%u error='%s'",
+	       path, err.line, msg);
 	return r;
 }
 

@@ -14,29 +14,13 @@
 #include "macro.h"
 #include "reset.h"
 
-/* The rules mfa_fs_check_stat() applies to a config, one message per broken rule. */
 static unsigned check_file(const char *path, const struct stat *st)
 {
-	unsigned bad = 0;
+	char msg[512];
+	unsigned bad = mfa_config_file_rules(st, msg, sizeof(msg));
 
-	if (!S_ISREG(st->st_mode)) {
-		printf("%s: not a regular file: the config must be a plain file (no link, "
-		       "device or directory)\n", esc_msg(path));
-		return 1;
-	}
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		printf("%s: owned by uid %u: must be owned by root, or anyone owning it could "
-		       "switch MFA off (chown root %s)\n", esc_msg(path), (unsigned)st->st_uid,
-		       esc_msg(path));
-		bad++;
-	}
-	if (st->st_mode & 022) {
-		printf("%s: mode %04o is writable by %s: must not be, or any such user could "
-		       "switch MFA off (chmod go-w %s)\n", esc_msg(path),
-		       (unsigned)(st->st_mode & 07777),
-		       (st->st_mode & 002) ? "everyone" : "its group", esc_msg(path));
-		bad++;
-	}
+	if (bad)
+		printf("%s: %s\n", esc_msg(path), msg);
 	return bad;
 }
 

@@ -946,6 +946,15 @@ def case_broken_config_refuses_start(e):
     check(p.returncode != 0, 'daemon started with a broken config')
     check(re.search(r':[1-9]\d*: ', p.stderr), 'no line number: ' + p.stderr)
     check(not os.path.exists(e.sock), 'socket made for a broken config')
+    with open(e.cfg) as f:
+        good = f.read().replace('bogus_key = 1;', '')
+    with open(e.cfg, 'w') as f:
+        f.write(good)
+    os.chmod(e.cfg, 0o646)
+    p = subprocess.run([RESETD, '--config', e.cfg, '--socket', e.sock, '--foreground'],
+                       env=e.env, capture_output=True, text=True, timeout=30)
+    check(p.returncode != 0 and 'writable by everyone' in p.stderr,
+          'wrong mode, rule not named: ' + p.stderr)
 
 
 def case_check_config(e):
