@@ -58,6 +58,8 @@ class Env:
         env['NSS_WRAPPER_GROUP'] = self.group
         # RTLD_DEEPBIND cannot work with the sanitizer runtime (ASan build).
         env['NSS_WRAPPER_DISABLE_DEEPBIND'] = '1'
+        # RESETD_TEST_WRAP="valgrind --error-exitcode=99 ..." runs every daemon under it.
+        wrap = list(wrap) or os.environ.get('RESETD_TEST_WRAP', '').split()
         self.env = env
         self.wrapped = bool(wrap)
         self.daemon = subprocess.Popen(
