@@ -131,8 +131,10 @@ int client_request(struct client *c, enum mfa_verb v, char *const *args, size_t 
 	if (fflush(c->wr) != 0) {
 		int e = -errno;
 
-		r = e == -EPIPE || e == -ECONNRESET ? read_replies(c, fn, userdata) : e;
-		return r == -EACCES || r == -EPROTO ? r : lost(c, e);
+		if (e != -EPIPE && e != -ECONNRESET)
+			return lost(c, e);
+		r = read_replies(c, fn, userdata);
+		return r == 0 ? lost(c, e) : r;
 	}
 	return read_replies(c, fn, userdata);
 }

@@ -302,8 +302,8 @@ int out_reply(struct client *c, const struct mfa_reply *rep, void *userdata)
 static void unknown_text(const struct client *c)
 {
 	if (c->n_unknown > 0) {
-		fprintf(stderr, "mfa-reset: results unknown for %zu user%s (the request was sent, "
-				"no answer came; check with --status):",
+		fprintf(stderr, "mfa-reset: results unknown for %zu user%s (no answer came; they "
+				"may or may not have been done: check with --status):",
 			c->n_unknown, c->n_unknown == 1 ? "" : "s");
 		for (size_t i = 0; i < c->n_unknown && i < 20; i++)
 			fprintf(stderr, " %s", esc(c->unknown_from[i]));

@@ -723,8 +723,10 @@ def case_client_survives_early_close(e):
     check(p.returncode != 141 and p.returncode != -13, 'killed by SIGPIPE')
     expect(p, 4, 'connection lost')
     check('connection' in p.stderr and ('lost' in p.stderr or 'closed' in p.stderr), p.stderr)
-    check('results unknown' in p.stderr or 'not attempted' in p.stderr or
-          'unknown' in p.stdout, 'unknown results not named: ' + p.stdout + p.stderr)
+    check(p.stderr.count('mfa-reset: ') == 2, 'one reason, one list: ' + p.stderr)
+    check(re.search(r'results unknown for 3 users .*: alice carol bob', p.stderr),
+          'unknown results not named: ' + p.stderr)
+    check('0 succeeded, 0 failed, 3 unknown' in p.stdout, p.stdout)
 
 
 def case_unresolvable_caller_refused(e):
