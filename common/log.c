@@ -116,11 +116,11 @@ size_t mfa_log_format(const struct mfa_event *ev, char *buf, size_t size)
 	put_nss_name(&o, "group", ev->group);
 	put_word(&o, "result", ev->result);
 	put_word(&o, "reason", ev->reason);
+	if (ev->more > 0)
+		put_num(&o, "more", ev->more);
 	put_num(&o, "failures", ev->failures);
 	put_time(&o, "until", ev->until);
 	put_num(&o, "count", ev->count);
-	if (ev->more > 0)
-		put_num(&o, "more", ev->more);
 	if (ev->error < 0) {
 		const char *msg = strerror_r(-ev->error, err, sizeof(err));
 		put(&o, " error='%s'", msg);
