@@ -96,7 +96,11 @@ static int handle_line(struct resetd_ctx *c, const char *line, size_t len)
 	if (r < 0) {
 		resetd_log_refusal(c, "request", parse_error_code(r));
 		fprintf(c->out, "error %s %s\n", parse_error_code(r), err.msg);
-		return fflush(c->out) == 0 ? 0 : -EPIPE;
+		if (fflush(c->out) != 0)
+			return -EPIPE;
+		/* Answered at once, bad lines cost no waiting: only an administrator keeps the
+		 * connection after one, or a user could hold a slot with a stream of them. */
+		return mfa_user_is_admin(c->cfg, c->uid, c->actor) > 0 ? 0 : -EACCES;
 	}
 	r = dispatch(c, &req);
 	mfa_request_free(&req);

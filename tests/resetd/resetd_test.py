@@ -671,6 +671,20 @@ def case_refused_caller_disconnected(e):
     check(p.returncode == 0, 'not disconnected after the refusal: ' + p.stdout + p.stderr)
     check(p.stdout.count('denied') == 1, 'second request answered: ' + p.stdout)
     check('mfa-admins' in p.stdout, 'refusal does not name the groups: ' + p.stdout)
+    # A stream of malformed lines (answered at once, no waiting) must not hold a slot either.
+    p = subprocess.run(['setpriv', '--reuid=%d' % uid, '--regid=%d' % uid, '--clear-groups',
+                        sys.executable, '-c',
+                        'import socket,sys\n'
+                        's=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);'
+                        's.sendall(b"HELLO\\n" * 50);s.settimeout(10)\n'
+                        'd=b""\n'
+                        'while True:\n'
+                        '    x=s.recv(4096)\n'
+                        '    if not x: break\n'
+                        '    d+=x\n'
+                        'print(repr(d))', e.sock], capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0 and p.stdout.count('error malformed') == 1,
+          'not disconnected after a malformed line: ' + p.stdout + p.stderr)
 
 
 def case_client_timeout(e):
