@@ -54,7 +54,7 @@ static int collect_member(struct client *c, const struct mfa_reply *rep, void *u
 	char label[160];
 
 	if (rep->kind == MFA_REPLY_ERR) {
-		snprintf(label, sizeof(label), "group %s", rep->user);
+		snprintf(label, sizeof(label), "group:%s", rep->user);
 		if (mfa_strlist_add(&o->bad_lines, label, false) < 0 ||
 		    mfa_strlist_add(&o->bad_why, rep->rest, false) < 0)
 			return -ENOMEM;

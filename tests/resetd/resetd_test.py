@@ -231,8 +231,10 @@ def case_group_reset(e):
     assert_reset(e, 'carol', 'admin1')
     for u, b in keep.items():
         check(e.raw(u) == b, u + ' (not a member) was touched')
-    p = e.run('admin1', '--yes', '--group', 'no-such-group')
+    p = e.run('admin1', '--yes', '--group', 'no-such-group', '--group', 'contractors')
     expect(p, 1, 'unknown group')
+    check(re.search(r'^group:no-such-group: failed: no such group', p.stdout, re.M), p.stdout)
+    check('2 succeeded, 1 failed' in p.stdout, p.stdout)
 
 
 def case_member_alone(e):
