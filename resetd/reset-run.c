@@ -79,19 +79,28 @@ static int plan_groups(struct client *c, struct options *o)
 				  collect_member, o);
 }
 
-static int ask(struct mfa_strlist *all)
+/* Stops the run before anything was sent: the message, and the JSON document with it. */
+static int stop_run(struct client *c, const char *code, const char *msg, int status)
+{
+	fprintf(stderr, "mfa-reset: %s\n", msg);
+	if (c->json) {
+		client_set_error(c, code, msg);
+		out_begin(c, OUT_RESULTS);
+		out_end(c, 0);
+	}
+	return status;
+}
+
+static int ask(struct client *c, struct mfa_strlist *all)
 {
 	int r = confirm_reset(all->v, all->n);
 
-	if (r == -ENXIO) {
-		fprintf(stderr, "mfa-reset: no terminal to confirm on; refusing to reset without "
-				"--yes\n");
-		return EXIT_USAGE;
-	}
-	if (r <= 0) {
-		fprintf(stderr, "mfa-reset: not confirmed; nothing changed\n");
-		return EXIT_SOME_FAILED;
-	}
+	if (r == -ENXIO)
+		return stop_run(c, "no-terminal", "no terminal to confirm on; refusing to reset "
+				"without --yes", EXIT_USAGE);
+	if (r <= 0)
+		return stop_run(c, "not-confirmed", "not confirmed; nothing changed",
+				EXIT_SOME_FAILED);
 	return 0;
 }
 
@@ -150,7 +159,7 @@ static int reset_with(struct client *c, struct options *o, const struct mfa_strl
 			return EXIT_SOME_FAILED;
 	if (o->plan.n == 0)
 		return nobody(c, o, bad);
-	if (!o->dry_run && !o->yes && (r = ask(&o->plan)) != 0)
+	if (!o->dry_run && !o->yes && (r = ask(c, &o->plan)) != 0)
 		return r;
 	return send_plan(c, o, bad);
 }

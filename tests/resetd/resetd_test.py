@@ -931,6 +931,9 @@ def case_json_every_outcome(e):
           st['carol']['locked_until'] is None, 'missing times not null: %s' % st['carol'])
     check(st['alice']['reset_at'] is None and isinstance(st['alice']['enrolled_at'], int), st)
     check(isinstance(st['bob']['reset_at'], int), st)
+    p = e.run('admin1', '--json', 'alice')  # no terminal, no --yes
+    expect(p, 2, 'no terminal, JSON')
+    check(json.loads(p.stdout)['error']['code'] == 'no-terminal', p.stdout)
     e.daemon.terminate()
     e.daemon.wait()
     e.daemon = None
