@@ -1116,13 +1116,14 @@ def main():
             e.start()
         fn(e)
         e.close()
-    except Fail as ex:
-        print('FAIL %s: %s' % (CASE, ex))
+    except (Fail, Exception) as ex:  # any exception: report it, and never leave a daemon
+        print('FAIL %s: %s: %s' % (CASE, type(ex).__name__, ex))
         print('--- daemon log ---\n' + (e.logtext() if os.path.exists(e.log) else ''))
         try:
             e.close()
-        except Fail:
-            pass
+        except Exception:
+            if e.daemon and e.daemon.poll() is None:
+                e.daemon.kill()
         return 1
     print('ok ' + CASE)
     return 0
