@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "user.h"
@@ -30,7 +31,25 @@ static void put(struct out *o, const char *fmt, ...)
 		o->len = o->size - 1;
 }
 
-/* key='name' with ' and \ escaped, or key=(invalid) for anything that is not a user name. */
+/* The bytes of s between quotes: printable ASCII as is except ' and \ (backslashed); every
+ * other byte (controls, space, DEL, >= 0x80) as \xNN, so a log line is one line of ASCII
+ * that nobody can forge fields or terminal escapes into. */
+static void put_escaped(struct out *o, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\'' || c == '\\')
+			put(o, "\\%c", c);
+		else if (c <= ' ' || c >= 0x7f)
+			put(o, "\\x%02x", c);
+		else
+			put(o, "%c", c);
+	}
+}
+
+/* key='name' escaped, or key=(invalid) for anything that is not a user name: what was typed
+ * at a login prompt may be a password and is never logged verbatim. */
 static void put_name(struct out *o, const char *key, const char *name)
 {
 	if (!name)
@@ -40,9 +59,33 @@ static void put_name(struct out *o, const char *key, const char *name)
 		return;
 	}
 	put(o, " %s='", key);
-	for (; *name; name++)
-		put(o, (*name == '\'' || *name == '\\') ? "\\%c" : "%c", *name);
+	put_escaped(o, name);
 	put(o, "'");
+}
+
+/* key='name' escaped, not validated: for names NSS gave (an actor, a group), which nobody
+ * typed, so they are shown whatever bytes they hold ("john smith" -> 'john\x20smith'). */
+static void put_nss_name(struct out *o, const char *key, const char *name)
+{
+	if (!name)
+		return;
+	put(o, " %s='", key);
+	put_escaped(o, name);
+	put(o, "'");
+}
+
+/* until=N until_utc=2026-12-03T13:00:00Z: the number for scripts, the time for people. */
+static void put_time(struct out *o, const char *key, long long v)
+{
+	time_t t = (time_t)v;
+	struct tm tm;
+	char when[32];
+
+	if (v < 0)
+		return;
+	put(o, " %s=%lld", key, v);
+	if (gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		put(o, " %s_utc=%s", key, when);
 }
 
 static void put_word(struct out *o, const char *key, const char *word)
@@ -83,13 +126,16 @@ size_t mfa_log_format(const struct mfa_event *ev, char *buf, size_t size)
 	buf[0] = '\0';
 	put(&o, "event=%s", ev->event ? ev->event : "unknown");
 	put_name(&o, "user", ev->user);
-	put_name(&o, "actor", ev->actor);
+	put_nss_name(&o, "actor", ev->actor);
 	put_num(&o, "uid", ev->uid);
 	put_name(&o, "target", ev->target);
+	put_nss_name(&o, "group", ev->group);
 	put_word(&o, "result", ev->result);
 	put_word(&o, "reason", ev->reason);
+	if (ev->more > 0)
+		put_num(&o, "more", ev->more);
 	put_num(&o, "failures", ev->failures);
-	put_num(&o, "until", ev->until);
+	put_time(&o, "until", ev->until);
 	put_num(&o, "count", ev->count);
 	if (ev->drift != 0)
 		put(&o, " drift=%+lld", ev->drift);

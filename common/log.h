@@ -18,6 +18,8 @@ struct mfa_event {
 	long long failures; /* -1 = none */
 	long long until;    /* unix time, -1 = none */
 	long long count;    /* -1 = none */
+	long long more;     /* targets not named on their own line; 0 = none */
+	const char *group;  /* daemon: a group named as the target */
 	int error;          /* -errno, 0 = none; printed as its strerror text */
 	/* login events (the module): where from, PAM_RHOST and PAM_TTY; any bytes, escaped */
 	const char *rhost;  /* NULL = none */

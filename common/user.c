@@ -359,7 +359,24 @@ int mfa_user_may_reset(const struct mfa_config *cfg, uid_t actor_uid, const char
 	return mfa_user_may_reset_target(cfg, actor_uid, actor, target, name, sizeof(name));
 }
 
-/* The verdict for target m, whom NSS knows. */
+/* 1 if only root may reset m: uid 0 under any name, a member of reset.admin_groups or of
+ * reset.protected_groups. Admins are protected by default because otherwise one stolen admin
+ * password would reset every other admin's second factor, and root's. */
+static int is_protected(const struct mfa_config *cfg, struct member *m)
+{
+	int r;
+
+	if (m->pw.pw.pw_uid == 0)
+		return 1;
+	r = member_of_any(m, &cfg->reset.admin_groups);
+	if (r != 0)
+		return r;
+	return member_of_any(m, &cfg->reset.protected_groups);
+}
+
+/* The verdict for target m, whom NSS knows. Self comes first: with allow_self_reset an admin
+ * may reset their own token (it gives no power over anyone else) although admins are
+ * otherwise protected; a member of protected_groups still may not. */
 static int target_verdict(const struct mfa_config *cfg, uid_t actor_uid, const char *actor,
 			  const char *target, struct member *m)
 {
@@ -372,7 +389,7 @@ static int target_verdict(const struct mfa_config *cfg, uid_t actor_uid, const c
 	self = (actor && strcmp(actor, target) == 0) || m->pw.pw.pw_uid == actor_uid;
 	if (self && !cfg->reset.allow_self_reset)
 		return MFA_RESET_SELF;
-	r = member_of_any(m, &cfg->reset.protected_groups);
+	r = self ? member_of_any(m, &cfg->reset.protected_groups) : is_protected(cfg, m);
 	if (r < 0)
 		return r;
 	return r ? MFA_RESET_PROTECTED : MFA_RESET_ALLOWED;

@@ -63,7 +63,8 @@ enum mfa_reset_verdict {
 	MFA_RESET_ALLOWED,
 	MFA_RESET_NOT_ADMIN,    /* actor in no reset.admin_groups (and not root) */
 	MFA_RESET_SELF,         /* non-root admin resetting themself, allow_self_reset off */
-	MFA_RESET_PROTECTED,    /* target in reset.protected_groups, actor not root */
+	MFA_RESET_PROTECTED,    /* target is uid 0, or in reset.admin_groups or
+				 * reset.protected_groups, and the actor is not root */
 	MFA_RESET_INVALID_NAME, /* target fails mfa_user_validate() */
 	MFA_RESET_UNKNOWN_USER, /* target unknown to NSS */
 };

@@ -2,6 +2,7 @@
  * decides from the kernel's peer credentials who may do what. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,11 @@ static void usage(FILE *f)
 	      "  -n, --dry-run      show who would be reset, change nothing\n"
 	      "      --socket PATH  daemon socket (default: from the config)\n"
 	      "      --config PATH  configuration file (default: " MFA_DEFAULT_CONFIG ")\n"
+	      "      --timeout SEC  give up on a silent daemon after SEC seconds (default 30)\n"
+	      "      --check-config [FILE]  check the config (default: --config) and exit\n"
 	      "  -h, --help         this text\n"
 	      "  -V, --version      the version\n"
-	      "Exit: 0 all succeeded, 1 some failed, 2 usage, 3 not authorized, 4 no daemon.\n",
+	      "Exit: 0 all succeeded, 1 some failed, 2 usage, 3 not authorized, 4 daemon unreachable.\n",
 	      f);
 }
 
@@ -38,6 +41,21 @@ static void set_mode(struct options *o, enum mode m)
 {
 	o->mode = m;
 	o->n_modes++;
+}
+
+static int parse_timeout(const char *s, unsigned *ret)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || !end || *end || v == 0 || v > 3600 || *s == '-') {
+		fprintf(stderr, "mfa-reset: --timeout: want 1 to 3600 seconds, not '%s'\n", esc(s));
+		return -EINVAL;
+	}
+	*ret = (unsigned)v;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -49,6 +67,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "unlock", no_argument, NULL, 'u' },    { "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },   { "socket", required_argument, NULL, 'S' },
 		{ "config", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "check-config", optional_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },   {}
 	};
 	int c;
@@ -68,6 +88,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'n': o->dry_run = true; break;
 		case 'S': o->socket = optarg; break;
 		case 'C': o->config = optarg; break;
+		case 'K':
+			/* "--check-config FILE" as well as "--check-config=FILE". */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			o->check_config = optarg ? optarg : "";
+			break;
+		case 'T':
+			if (parse_timeout(optarg, &o->timeout_s) < 0)
+				return -EINVAL;
+			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("mfa-reset %s\n", PACKAGE_VERSION); exit(0);
 		default: return -EINVAL;
@@ -99,12 +129,40 @@ static int check_args(const struct options *o)
 	return 0;
 }
 
-/* One name per line; blank lines and '#' comments skipped, surrounding blanks trimmed. */
-static int read_names(const char *path, struct mfa_strlist *l)
+/* Why line (len bytes, NULs included) cannot be a name, or NULL. */
+static const char *bad_line_reason(const char *s, size_t len)
+{
+	if (memchr(s, '\0', len))
+		return "NUL byte in the line";
+	if (len > MFA_USER_NAME_MAX)
+		return "longer than a user name may be";
+	if (mfa_user_validate(s) < 0 || !mfa_proto_arg_ok(s))
+		return "not a valid user name";
+	return NULL;
+}
+
+static int add_bad_line(struct options *o, const char *path, unsigned long n, const char *s,
+			const char *why)
+{
+	char label[64], msg[512];
+
+	snprintf(label, sizeof(label), "%s:%lu", strcmp(path, "-") == 0 ? "stdin" : path, n);
+	snprintf(msg, sizeof(msg), "%s: %s", why, esc(s));
+	if (mfa_strlist_add(&o->bad_lines, label, false) < 0 ||
+	    mfa_strlist_add(&o->bad_why, msg, false) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* One name per line; blank lines and '#' comments skipped, surrounding blanks trimmed. A line
+ * that is no name (a NUL byte, too long, invalid) is an error of its own, named by its line
+ * number; the other lines still go. */
+static int read_names(const char *path, struct options *o)
 {
 	_cleanup_fclose_ FILE *f = strcmp(path, "-") == 0 ? NULL : fopen(path, "re");
 	FILE *in = strcmp(path, "-") == 0 ? stdin : f;
 	_cleanup_free_ char *line = NULL;
+	unsigned long n = 0;
 	size_t cap = 0;
 	ssize_t len;
 
@@ -114,16 +172,25 @@ static int read_names(const char *path, struct mfa_strlist *l)
 	}
 	while ((len = getline(&line, &cap, in)) >= 0) {
 		char *s = line, *e = line + len;
+		const char *why;
+		int r;
 
+		n++;
 		while (s < e && (*s == ' ' || *s == '\t'))
 			s++;
-		while (e > s && strchr(" \t\r\n", e[-1]))
+		while (e > s && strchr(" \t\r\n", e[-1]) && e[-1])
 			e--;
 		*e = '\0';
-		if (!*s || *s == '#')
+		if (s == e || *s == '#')
 			continue;
-		if (mfa_strlist_add(l, s, false) < 0)
-			return -ENOMEM;
+		why = bad_line_reason(s, (size_t)(e - s));
+		r = why ? add_bad_line(o, path, n, s, why) : mfa_strlist_add(&o->users, s, false);
+		if (r < 0)
+			return r;
+	}
+	if (ferror(in)) {
+		fprintf(stderr, "mfa-reset: %s: %s\n", path, strerror(errno));
+		return -EIO;
 	}
 	return 0;
 }
@@ -146,18 +213,38 @@ static void options_free(struct options *o)
 {
 	mfa_strlist_free(&o->users);
 	mfa_strlist_free(&o->groups);
+	mfa_strlist_free(&o->bad_lines);
+	mfa_strlist_free(&o->bad_why);
+	mfa_strlist_free(&o->plan);
+}
+
+/* "cannot reach mfa-resetd" with what to do about it; in JSON too. */
+static void unreachable(struct client *c, const char *path, int r)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "cannot reach mfa-resetd at %s: %s", path,
+		 r == -ETIMEDOUT ? "no answer in time" : strerror(-r));
+	fprintf(stderr, "mfa-reset: %s\n"
+			"mfa-reset: is the daemon running? Start it with "
+			"'systemctl start mfa-resetd.socket' (or run mfa-resetd as root), "
+			"or name its socket with --socket\n", msg);
+	if (!c->json)
+		return;
+	client_set_error(c, "unreachable", msg);
+	out_begin(c, OUT_RESULTS);
+	out_end(c, -EHOSTUNREACH);
 }
 
 static int run(struct options *o)
 {
 	struct mfa_config cfg = { 0 };
-	struct client c = { .fd = -1, .json = o->json };
+	struct client c = { .fd = -1, .json = o->json, .timeout_s = o->timeout_s };
 	const char *path = socket_path(o, &cfg);
 	int r, ret;
 
 	if ((r = client_connect(&c, path)) < 0) {
-		fprintf(stderr, "mfa-reset: cannot reach mfa-resetd at %s: %s\n", path,
-			strerror(-r));
+		unreachable(&c, path, r);
 		mfa_config_free(&cfg);
 		return EXIT_UNREACHABLE;
 	}
@@ -169,14 +256,24 @@ static int run(struct options *o)
 
 int main(int argc, char **argv)
 {
-	_cleanup_(options_free) struct options o = { .config = MFA_DEFAULT_CONFIG };
+	_cleanup_(options_free) struct options o = { .config = MFA_DEFAULT_CONFIG,
+						     .timeout_s = 30 };
 	int ret;
 
-	if (parse_args(argc, argv, &o) < 0 || check_args(&o) < 0) {
+	/* A daemon that closes first must be an error with a reason, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (parse_args(argc, argv, &o) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (o.from_file && read_names(o.from_file, &o.users) < 0)
+	if (o.check_config)
+		return check_config_main(o.check_config[0] ? o.check_config : o.config);
+	if (check_args(&o) < 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o.from_file && read_names(o.from_file, &o) < 0)
 		return EXIT_USAGE;
 	ret = run(&o);
 	if (fflush(stdout) != 0 && ret == 0)

@@ -28,9 +28,12 @@
 #include "resetd.h"
 #include "secret.h"
 
+#define RESETD_PIDFILE "/run/mfa-resetd.pid"
+
 struct options {
 	const char *config;
 	const char *socket;
+	const char *pidfile;
 	bool foreground;
 	bool log_stderr;
 };
@@ -38,7 +41,7 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: mfa-resetd [--config PATH] [--socket PATH] [--foreground] "
-		   "[--log-stderr]\n"
+		   "[--pidfile PATH] [--log-stderr]\n"
 		   "The MFA reset daemon; see mfa-resetd(8).\n");
 }
 
@@ -48,6 +51,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "pidfile", required_argument, NULL, 'p' },
 		{ "log-stderr", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -60,6 +64,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'c': o->config = optarg; break;
 		case 's': o->socket = optarg; break;
 		case 'f': o->foreground = true; break;
+		case 'p': o->pidfile = optarg; break;
 		case 'L': o->log_stderr = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("mfa-resetd %s\n", PACKAGE_VERSION); exit(0);
@@ -73,53 +78,33 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Removes path only if it is a socket (a stale one from an earlier run). */
-static int unlink_stale(const char *path)
+/* The config is checked once at start, so a broken one stops the daemon with its line
+ * instead of failing every request later. */
+static int load_config(const char *path, struct mfa_config *cfg)
 {
-	struct stat st;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	if (unlink(path) < 0)
-		return -errno;
-	return 0;
-}
-
-static int make_socket(const char *path, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
-	mode_t old_umask;
-	int r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	if ((r = unlink_stale(path)) < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* World-connectable from the moment it exists: authorization is per request, from
-	 * SO_PEERCRED. */
-	old_umask = umask(0111);
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
-	umask(old_umask);
-	if (r < 0)
-		return r;
-	if (chmod(path, 0666) < 0 || listen(fd, 64) < 0)
-		return -errno;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
-static int get_listen_fd(const struct options *o, int *ret_fd)
-{
-	struct mfa_config cfg = { 0 };
 	struct mfa_err err = { 0 };
-	const char *path = o->socket;
+	int r = mfa_config_load(path, cfg, &err);
+
+	const char *msg = err.msg[0] ? err.msg : strerror(-r);
+	struct stat st;
+	char rule[512];
+
+	if (r >= 0)
+		return 0;
+	/* An unsafe file: say which rule it breaks. */
+	if ((r == -EPERM || r == -EBADFD || r == -ELOOP) && lstat(path, &st) == 0 &&
+	    mfa_config_file_rules(&st, rule, sizeof(rule)) > 0)
+		msg = rule;
+	fprintf(stderr, "mfa-resetd: %s:%u: %s; not starting\n", path, err.line, msg);
+	syslog(LOG_ERR, "event=start result=error reason=config file='%s' line=%u error='%s'",
+	       path, err.line, msg);
+	return r;
+}
+
+static int get_listen_fd(const struct options *o, const struct mfa_config *cfg,
+			 struct resetd_owned *own, int *ret_fd)
+{
+	const char *path = o->socket ? o->socket : cfg->reset.socket;
 	int r;
 
 #if HAVE_SYSTEMD
@@ -131,78 +116,143 @@ static int get_listen_fd(const struct options *o, int *ret_fd)
 		return 0;
 	}
 #endif
-	if (!path) {
-		if ((r = mfa_config_load(o->config, &cfg, &err)) < 0) {
-			fprintf(stderr, "mfa-resetd: %s: %s\n", o->config,
-				err.msg[0] ? err.msg : strerror(-r));
-			return r;
-		}
-		path = cfg.reset.socket;
-	}
-	r = make_socket(path, ret_fd);
-	if (r < 0)
+	r = resetd_listen_make(path, own, ret_fd);
+	if (r == -EADDRINUSE)
+		fprintf(stderr, "mfa-resetd: socket %s: another mfa-resetd is serving it; not "
+				"starting\n", path);
+	else if (r < 0)
 		fprintf(stderr, "mfa-resetd: socket %s: %s\n", path, strerror(-r));
-	mfa_config_free(&cfg);
 	return r;
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
 }
 
 static void harden(void)
 {
 	struct rlimit rl = { 0, 0 };
+	struct sigaction sa = { .sa_handler = on_stop }; /* no SA_RESTART: poll() wakes */
 
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 }
 
-/* Reaps finished children; with block, waits for at least one. */
-static void reap(unsigned *n_children, bool block)
+struct slots {
+	pid_t pid[RESETD_MAX_CONNECTIONS];
+	uid_t uid[RESETD_MAX_CONNECTIONS];
+	unsigned used;
+};
+
+static void reap(struct slots *s)
 {
 	pid_t p;
 
-	while (*n_children > 0 && (p = waitpid(-1, NULL, block ? 0 : WNOHANG)) > 0) {
-		(*n_children)--;
-		block = false;
-	}
+	while (s->used > 0 && (p = waitpid(-1, NULL, WNOHANG)) > 0)
+		for (unsigned i = 0; i < RESETD_MAX_CONNECTIONS; i++)
+			if (s->pid[i] == p) {
+				s->pid[i] = 0;
+				s->used--;
+				break;
+			}
 }
 
-static void serve_forever(int lfd, const char *config)
+static unsigned held_by(const struct slots *s, uid_t uid)
 {
-	unsigned n_children = 0;
+	unsigned n = 0;
 
-	for (;;) {
+	for (unsigned i = 0; i < RESETD_MAX_CONNECTIONS; i++)
+		n += s->pid[i] > 0 && s->uid[i] == uid;
+	return n;
+}
+
+/* One uid (root excepted) holds at most RESETD_MAX_PER_UID slots, so whoever fills its own
+ * cap still leaves room for administrators. The over-cap caller is told and dropped. */
+static bool over_cap(const struct slots *s, int fd, uid_t uid)
+{
+	static const char msg[] = "error busy too many connections from your user; "
+				  "try again later\n";
+
+	if (uid == 0 || held_by(s, uid) < RESETD_MAX_PER_UID)
+		return false;
+	(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (resetd_limit_take())
+		syslog(LOG_NOTICE, "event=connect uid=%u result=refused reason=too-many-connections "
+				   "limit=%d", (unsigned)uid, RESETD_MAX_PER_UID);
+	return true;
+}
+
+static void start_child(struct slots *s, int lfd, int fd, uid_t uid, const char *config)
+{
+	unsigned i = 0;
+	pid_t pid;
+
+	while (s->pid[i] > 0)
+		i++;
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		close(lfd);
+		resetd_serve(fd, config);
+		_exit(0);
+	}
+	if (pid < 0) {
+		syslog(LOG_ERR, "event=fork result=error error='%m'");
+		return;
+	}
+	s->pid[i] = pid;
+	s->uid[i] = uid;
+	s->used++;
+}
+
+static void accept_one(struct slots *s, int lfd, const char *config)
+{
+	_cleanup_close_ int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct ucred cred;
+	socklen_t l = sizeof(cred);
+
+	if (fd < 0) {
+		if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
+			syslog(LOG_ERR, "event=accept result=error error='%m'");
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 || over_cap(s, fd, cred.uid))
+		return;
+	start_child(s, lfd, fd, cred.uid, config);
+}
+
+/* While every slot is taken, new connections wait in the listen backlog (they are not
+ * refused): each slot frees within the connection deadline. */
+static void serve(int lfd, const char *config)
+{
+	struct slots s = { .used = 0 };
+
+	while (!stop_signal) {
 		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-		int fd;
-		pid_t pid;
+		bool full = s.used >= RESETD_MAX_CONNECTIONS;
 
-		reap(&n_children, n_children >= RESETD_MAX_CONNECTIONS);
-		/* Wake at least once a second so finished connections are reaped promptly. */
-		if (poll(&pfd, 1, 1000) <= 0)
+		reap(&s);
+		resetd_limit_flush();
+		/* Wake a few times a second so finished connections free their slot promptly. */
+		if (poll(&pfd, full ? 0 : 1, 250) <= 0)
 			continue;
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				syslog(LOG_ERR, "accept: %m");
-			continue;
-		}
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			resetd_serve(fd, config);
-			_exit(0);
-		}
-		if (pid < 0)
-			syslog(LOG_ERR, "fork: %m");
-		else
-			n_children++;
-		close(fd);
+		accept_one(&s, lfd, config);
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct options o = { .config = MFA_DEFAULT_CONFIG };
-	int lfd = -1;
+	struct options o = { .config = MFA_DEFAULT_CONFIG, .pidfile = RESETD_PIDFILE };
+	struct resetd_owned own = { 0 };
+	struct mfa_config cfg = { 0 };
+	int lfd = -1, r;
 
 	harden();
 	if (mfa_secret_init() < 0) {
@@ -211,14 +261,25 @@ int main(int argc, char **argv)
 	}
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
-	if (get_listen_fd(&o, &lfd) < 0)
-		return 1;
 	openlog("mfa-resetd", LOG_PID | (o.log_stderr ? LOG_PERROR : 0), LOG_AUTHPRIV);
+	if (load_config(o.config, &cfg) < 0 || resetd_limit_init() < 0)
+		return 1;
+	r = get_listen_fd(&o, &cfg, &own, &lfd);
+	mfa_config_free(&cfg);
+	if (r < 0)
+		return 1;
 	if (!o.foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "mfa-resetd: daemon: %s\n", strerror(errno));
+		resetd_owned_remove(&own);
 		return 1;
 	}
-	syslog(LOG_INFO, "listening");
-	serve_forever(lfd, o.config);
+	if (!o.foreground && (r = resetd_pidfile_write(o.pidfile, &own)) < 0)
+		syslog(LOG_ERR, "event=pidfile result=error file='%s' error='%s'", o.pidfile,
+		       strerror(-r));
+	syslog(LOG_INFO, "event=start result=ok socket='%s' pid=%ld", own.socket ? own.socket :
+	       "(systemd)", (long)getpid());
+	serve(lfd, o.config);
+	resetd_owned_remove(&own);
+	syslog(LOG_INFO, "event=stop result=ok signal=%d", (int)stop_signal);
 	return 0;
 }

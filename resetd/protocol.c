@@ -12,6 +12,7 @@ static const char *const verbs[_MFA_VERB_MAX] = {
 	[MFA_VERB_STATUS] = "STATUS",
 	[MFA_VERB_LIST] = "LIST",
 	[MFA_VERB_UNLOCK] = "UNLOCK",
+	[MFA_VERB_PLAN] = "PLAN",
 };
 
 const char *mfa_verb_to_string(enum mfa_verb v)

@@ -24,6 +24,7 @@ enum mfa_verb {
 	MFA_VERB_STATUS,
 	MFA_VERB_LIST,
 	MFA_VERB_UNLOCK,
+	MFA_VERB_PLAN, /* the verdict per user, nothing changed: the dry run */
 	_MFA_VERB_MAX,
 };
 
@@ -76,3 +77,8 @@ int mfa_proto_parse_reply(char *line, struct mfa_reply *ret);
 
 /* True for the kinds that end the answer to one request. */
 bool mfa_reply_is_final(enum mfa_reply_kind k);
+
+struct stat;
+/* The config-file rules st breaks (not a regular file; owner not root nor the euid; writable
+ * by group or others), as one message naming each, in buf; returns how many (0: none). */
+unsigned mfa_config_file_rules(const struct stat *st, char *buf, size_t size);

@@ -1,4 +1,7 @@
 /* mfa-reset output: one line per user and a summary, or one JSON document. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +19,22 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
+/* A valid UTF-8 sequence as \uXXXX (a surrogate pair above U+FFFF): the document stays
+ * ASCII, so no byte of a name can act on whatever terminal shows it. */
+static void json_codepoint(const unsigned char *p, size_t n)
+{
+	static const unsigned char lead_mask[] = { 0, 0, 0x1f, 0x0f, 0x07 };
+	unsigned long cp = p[0] & lead_mask[n];
+
+	for (size_t i = 1; i < n; i++)
+		cp = (cp << 6) | (p[i] & 0x3f);
+	if (cp >= 0x10000) {
+		cp -= 0x10000;
+		printf("\\u%04lx\\u%04lx", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+	} else
+		printf("\\u%04lx", cp);
+}
+
 static void json_str(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -31,7 +50,7 @@ static void json_str(const char *s)
 		} else if (*p < 0x80) {
 			putchar(*p++);
 		} else if ((n = utf8_len(p)) > 0) {
-			fwrite(p, 1, n, stdout);
+			json_codepoint(p, n);
 			p += n;
 		} else {
 			fputs("\\ufffd", stdout);
@@ -39,6 +58,47 @@ static void json_str(const char *s)
 		}
 	}
 	putchar('"');
+}
+
+static const char *escape(const char *s, unsigned char lowest)
+{
+	static char bufs[4][4 * 200 + 4];
+	static unsigned next;
+	char *b = bufs[next++ % 4];
+	size_t n = 0, k = 0;
+
+	for (; s && s[k] && k < 200; k++) {
+		unsigned char ch = (unsigned char)s[k];
+
+		/* A backslash in a name is escaped (names stay unambiguous); in a message,
+		 * which may hold names escaped already, it is kept. */
+		if (ch >= lowest && ch < 0x7f && (ch != '\\' || lowest == ' '))
+			b[n++] = (char)ch;
+		else
+			n += (size_t)snprintf(b + n, 5, "\\x%02x", ch);
+	}
+	if (s && s[k])
+		n += (size_t)snprintf(b + n, 4, "...");
+	b[n] = '\0';
+	return b;
+}
+
+const char *esc(const char *s)
+{
+	return escape(s, '!');
+}
+
+const char *esc_msg(const char *s)
+{
+	return escape(s, ' ');
+}
+
+void client_set_error(struct client *c, const char *code, const char *msg)
+{
+	if (c->err_code[0])
+		return;
+	snprintf(c->err_code, sizeof(c->err_code), "%s", code);
+	snprintf(c->err_msg, sizeof(c->err_msg), "%s", msg);
 }
 
 static void sep(struct client *c)
@@ -53,7 +113,8 @@ void out_begin(struct client *c, enum out_mode mode)
 	c->mode = mode;
 	c->first = true;
 	if (c->json)
-		fputs(mode == OUT_PLAN ? "{\"dry_run\":true,\"users\":[" : "{\"results\":[", stdout);
+		fputs(mode == OUT_PLAN ? "{\"dry_run\":true,\"results\":[" :
+					 "{\"dry_run\":false,\"results\":[", stdout);
 }
 
 static void fmt_time(long long t, char *buf, size_t size)
@@ -99,37 +160,68 @@ static void parse_fields(const char *rest, struct status_fields *f)
 	}
 }
 
+/* A time that never happened (0 on the wire) is null, not 1970. */
+static void json_time(const char *key, long long t)
+{
+	if (t > 0)
+		printf(",\"%s\":%lld", key, t);
+	else
+		printf(",\"%s\":null", key);
+}
+
+/* reset_by from the wire (one word, %XX for what cannot travel) into by. */
+static void decode_actor(const char *w, char *by, size_t size)
+{
+	size_t n = 0;
+
+	for (; *w && *w != ' ' && n + 1 < size; w++) {
+		char hex[3] = { w[0] ? w[1] : 0, w[0] && w[1] ? w[2] : 0, 0 };
+		unsigned long v;
+
+		if (*w == '%' && isxdigit((unsigned char)hex[0]) && isxdigit((unsigned char)hex[1]) &&
+		    (v = strtoul(hex, NULL, 16)) > 0) {
+			by[n++] = (char)v;
+			w += 2;
+		} else
+			by[n++] = *w;
+	}
+	by[n] = '\0';
+}
+
 static void status_json(const char *user, const struct status_fields *f)
 {
-	size_t bylen = strcspn(f->reset_by, " ");
 	char by[256];
 
-	snprintf(by, sizeof(by), "%.*s", (int)bylen, f->reset_by);
+	decode_actor(f->reset_by, by, sizeof(by));
 	fputs("{\"user\":", stdout);
 	json_str(user);
-	printf(",\"result\":\"ok\",\"status\":\"%s\",\"enrolled_at\":%lld,\"reset_at\":%lld,"
-	       "\"reset_by\":",
-	       f->status, f->enrolled_at, f->reset_at);
+	printf(",\"result\":\"ok\",\"status\":\"%s\"", f->status);
+	json_time("enrolled_at", f->enrolled_at);
+	json_time("reset_at", f->reset_at);
+	fputs(",\"reset_by\":", stdout);
 	if (strcmp(by, "-") == 0)
 		fputs("null", stdout);
 	else
 		json_str(by);
-	printf(",\"locked_until\":%lld,\"failures\":%lld}", f->locked_until, f->failures);
+	json_time("locked_until", f->locked_until);
+	printf(",\"failures\":%lld}", f->failures);
 }
 
 static void status_text(const char *user, const struct status_fields *f)
 {
-	size_t bylen = strcspn(f->reset_by, " ");
 	char t1[64], t2[64];
 
 	if (strcmp(f->status, "reset") == 0) {
 		fmt_time(f->reset_at, t1, sizeof(t1));
-		printf("%-20s reset pending (by %.*s at %s)", user, (int)bylen, f->reset_by, t1);
+		char by[256];
+
+		decode_actor(f->reset_by, by, sizeof(by));
+		printf("%-20s reset pending (by %s at %s)", esc(user), esc(by), t1);
 	} else if (strcmp(f->status, "enrolled") == 0) {
 		fmt_time(f->enrolled_at, t1, sizeof(t1));
-		printf("%-20s enrolled (since %s)", user, t1);
+		printf("%-20s enrolled (since %s)", esc(user), t1);
 	} else
-		printf("%-20s not enrolled", user);
+		printf("%-20s not enrolled", esc(user));
 	if (f->locked_until > (long long)time(NULL)) {
 		fmt_time(f->locked_until, t2, sizeof(t2));
 		printf(", locked out until %s", t2);
@@ -142,7 +234,7 @@ void out_local_error(struct client *c, const char *user, const char *code, const
 {
 	c->n_failed++;
 	if (!c->json) {
-		printf("%s: failed: %s (%s)\n", user, msg, code);
+		printf("%s: failed: %s (%s)\n", esc(user), esc_msg(msg), esc(code));
 		return;
 	}
 	sep(c);
@@ -156,6 +248,7 @@ void out_local_error(struct client *c, const char *user, const char *code, const
 int out_reply(struct client *c, const struct mfa_reply *rep, void *userdata)
 {
 	struct status_fields f;
+	bool unsynced;
 
 	if (rep->kind == MFA_REPLY_ERR) {
 		out_local_error(c, rep->user, rep->code, rep->rest);
@@ -167,7 +260,7 @@ int out_reply(struct client *c, const struct mfa_reply *rep, void *userdata)
 			sep(c);
 			json_str(rep->user);
 		} else
-			printf("%s: would be reset\n", rep->user);
+			printf("%s: would be reset\n", esc(rep->user));
 		return 0;
 	}
 	if (rep->kind == MFA_REPLY_STATUS) {
@@ -179,14 +272,66 @@ int out_reply(struct client *c, const struct mfa_reply *rep, void *userdata)
 			status_text(rep->user, &f);
 		return 0;
 	}
+	if (c->mode == OUT_PLAN) {
+		if (c->json) {
+			sep(c);
+			fputs("{\"user\":", stdout);
+			json_str(rep->user);
+			fputs(",\"result\":\"would-reset\"}", stdout);
+		} else
+			printf("%s: would be reset\n", esc(rep->user));
+		return 0;
+	}
+	/* "ok alice reset not-synced": done, but the daemon could not make it durable. */
+	unsynced = strcmp(rep->rest, "not-synced") == 0;
+	c->n_unsynced += unsynced;
 	if (c->json) {
 		sep(c);
 		fputs("{\"user\":", stdout);
 		json_str(rep->user);
-		printf(",\"result\":\"ok\",\"done\":\"%s\"}", rep->code ? rep->code : "");
+		fputs(",\"result\":\"ok\",\"done\":", stdout);
+		json_str(rep->code ? rep->code : "");
+		printf(",\"synced\":%s}", unsynced ? "false" : "true");
 	} else
-		printf("%s: %s\n", rep->user, rep->code ? rep->code : "ok");
+		printf("%s: %s%s\n", esc(rep->user), esc(rep->code ? rep->code : "ok"),
+		       unsynced ? " (done, but not yet safe on disk: the daemon's syncfs failed)" : "");
 	return 0;
+}
+
+/* The names whose result is unknown after a lost connection (and those never sent). */
+static void unknown_text(const struct client *c)
+{
+	if (c->n_unknown > 0) {
+		fprintf(stderr, "mfa-reset: results unknown for %zu user%s (no answer came; they "
+				"may or may not have been done: check with --status):",
+			c->n_unknown, c->n_unknown == 1 ? "" : "s");
+		for (size_t i = 0; i < c->n_unknown && i < 20; i++)
+			fprintf(stderr, " %s", esc(c->unknown_from[i]));
+		fprintf(stderr, "%s\n", c->n_unknown > 20 ? " ..." : "");
+	}
+	if (c->n_unsent > 0)
+		fprintf(stderr, "mfa-reset: %zu user%s not attempted (never sent)\n", c->n_unsent,
+			c->n_unsent == 1 ? "" : "s");
+}
+
+static void unknown_json(const struct client *c)
+{
+	printf(",\"unknown\":[");
+	for (size_t i = 0; i < c->n_unknown; i++) {
+		if (i)
+			putchar(',');
+		json_str(c->unknown_from[i]);
+	}
+	printf("],\"not_sent\":%zu,\"error\":", c->n_unsent);
+	if (!c->err_code[0]) {
+		fputs("null", stdout);
+		return;
+	}
+	fputs("{\"code\":", stdout);
+	json_str(c->err_code);
+	fputs(",\"message\":", stdout);
+	json_str(c->err_msg);
+	putchar('}');
 }
 
 void out_end(struct client *c, int r)
@@ -195,10 +340,19 @@ void out_end(struct client *c, int r)
 										      "succeeded";
 
 	if (c->json) {
-		printf("],\"ok\":%lu,\"failed\":%lu}\n", c->n_ok, c->n_failed);
+		printf("],\"ok\":%lu,\"failed\":%lu,\"not_synced\":%lu", c->n_ok, c->n_failed,
+		       c->n_unsynced);
+		unknown_json(c);
+		puts("}");
 		return;
 	}
+	unknown_text(c);
 	if (r == -EACCES)
 		return;
-	printf("%lu %s, %lu failed\n", c->n_ok, what, c->n_failed);
+	printf("%lu %s, %lu failed", c->n_ok, what, c->n_failed);
+	if (c->n_unknown + c->n_unsent > 0)
+		printf(", %zu unknown", c->n_unknown + c->n_unsent);
+	if (c->n_unsynced > 0)
+		printf(" (%lu not yet safe on disk)", c->n_unsynced);
+	putchar('\n');
 }

@@ -22,10 +22,26 @@ struct client {
 	int fd;
 	FILE *rd, *wr;
 	bool json;
+	unsigned timeout_s; /* per read, write and connect */
 	enum out_mode mode;
 	bool first; /* no JSON element written yet */
-	unsigned long n_ok, n_failed;
+	unsigned long n_ok, n_failed, n_unsynced;
+	/* After a lost connection: n_unknown names from unknown_from whose result never came,
+	 * and n_unsent names never sent. */
+	size_t n_answered, n_unknown, n_unsent;
+	char *const *unknown_from;
+	/* Why the run stopped, for the JSON document: NULL when it did not. */
+	char err_code[32];
+	char err_msg[256];
 };
+
+/* Records why the run stopped (the first reason wins). */
+void client_set_error(struct client *c, const char *code, const char *msg);
+/* s with every byte outside printable ASCII (controls, space, >= 0x80) as \xNN, and at most
+ * 200 bytes of it: safe to print on a terminal. Four static buffers, used in rotation. */
+const char *esc(const char *s);
+/* The same for a message: spaces kept. */
+const char *esc_msg(const char *s);
 
 /* A handler for the non-final reply lines of one request. */
 typedef int (*reply_fn)(struct client *c, const struct mfa_reply *rep, void *userdata);
@@ -62,12 +78,18 @@ struct options {
 	enum mode mode;
 	int n_modes;
 	bool yes, json, dry_run;
-	const char *socket, *config, *from_file;
+	unsigned timeout_s;
+	const char *socket, *config, *from_file, *check_config;
 	struct mfa_strlist groups;
 	struct mfa_strlist users;  /* owned */
+	struct mfa_strlist bad_lines; /* --from-file lines refused: "FILE:N" */
+	struct mfa_strlist bad_why;   /* ... and why, one for one */
+	struct mfa_strlist plan;      /* users and group members, each once */
 };
 
 /* The two halves of main(): a reset (with plan, confirmation, dry run), and the queries
  * (--status, --list, --unlock). They return the exit status. */
 int reset_main(struct client *c, struct options *o);
+/* --check-config: every problem of the config file at path, with its line; the exit status. */
+int check_config_main(const char *path);
 int query_main(struct client *c, struct options *o);

@@ -3,8 +3,10 @@
  * (mfa_user_may_reset_target), reset under the user's lock without fsync, and the whole batch
  * made durable by one syncfs() before any "ok" goes out. */
 #include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,16 +30,66 @@ struct target {
 
 typedef int (*target_op)(struct resetd_ctx *c, const char *name, int64_t now);
 
-int resetd_require_admin(struct resetd_ctx *c, const char *event, long long count)
+/* "mfa-admins, wheel-mfa": the groups that would authorize, for the refusal line. */
+static void admin_groups_text(const struct mfa_config *cfg, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < cfg->reset.admin_groups.n && len + 1 < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+					cfg->reset.admin_groups.v[i]);
+	if (cfg->reset.admin_groups.n == 0)
+		snprintf(buf, size, "(none configured: only root)");
+}
+
+/* The refused targets, each on its own line (at most RESETD_LOG_TARGETS_MAX, then one line
+ * with more=N). A name NSS does not know is not written: it may be a mistyped password. */
+static void log_refused_targets(const struct resetd_ctx *c, const char *event, const char *why,
+				char *const *t, size_t n, bool is_group)
+{
+	struct mfa_event ev = mfa_event_new(event);
+	char name[MFA_USER_NAME_MAX + 1];
+
+	ev.actor = c->actor[0] ? c->actor : NULL;
+	ev.uid = c->uid;
+	ev.result = "refused";
+	ev.reason = why;
+	if (n == 0)
+		resetd_log(&ev);
+	for (size_t i = 0; i < n && i < RESETD_LOG_TARGETS_MAX; i++) {
+		bool known = is_group ? getgrnam(t[i]) != NULL :
+					mfa_user_canonical(t[i], name, sizeof(name)) == 0;
+
+		ev.target = !is_group && known ? name : NULL;
+		ev.group = is_group && known ? t[i] : NULL;
+		resetd_log(&ev);
+	}
+	if (n > RESETD_LOG_TARGETS_MAX) {
+		ev.target = ev.group = NULL;
+		ev.more = (long long)(n - RESETD_LOG_TARGETS_MAX);
+		resetd_log(&ev);
+	}
+}
+
+int resetd_require_admin(struct resetd_ctx *c, const char *event, char *const *targets,
+			 size_t n, bool is_group)
 {
 	int r = mfa_user_is_admin(c->cfg, c->uid, c->actor);
+	char groups[256];
 
 	if (r > 0)
 		return 1;
-	resetd_log_request(c, event, "refused", r == 0 ? "not-admin" : "lookup-failed", count);
-	fprintf(c->out, "denied not-authorized %s\n",
-		r == 0 ? "you are not a member of any reset.admin_groups group" :
-			 "cannot check your group membership");
+	c->refused = true;
+	if (resetd_limit_take())
+		log_refused_targets(c, event, r == 0 ? "not-admin" : "lookup-failed", targets, n,
+				    is_group);
+	admin_groups_text(c->cfg, groups, sizeof(groups));
+	if (r == 0)
+		fprintf(c->out, "denied not-authorized you are not root nor a member of any group "
+				"in reset.admin_groups (%s)\n", groups);
+	else
+		fprintf(c->out, "denied lookup-failed cannot check your group membership\n");
 	return 0;
 }
 
@@ -103,9 +155,11 @@ static struct outcome op_outcome(int r)
 	}
 }
 
-/* Replies name the target as requested; audit lines name the account whose state changed. */
+/* Replies name the target as requested; audit lines name the account whose state changed.
+ * unsynced: the changes were made (the old secrets are gone) but syncfs() failed, so a crash
+ * could still undo them: each is "ok ... not-synced", never a false "error". */
 static void finish(struct resetd_ctx *c, const char *event, const char *what, char *const *t,
-		   struct target *tg, size_t n, size_t pre_failed)
+		   struct target *tg, size_t n, size_t pre_failed, bool unsynced)
 {
 	size_t n_ok = 0;
 
@@ -114,13 +168,16 @@ static void finish(struct resetd_ctx *c, const char *event, const char *what, ch
 		const char *logged = tg[i].name[0] ? tg[i].name : t[i];
 
 		if (!o->code) {
-			fprintf(c->out, "ok %s %s\n", t[i], what);
-			resetd_log_target(c, event, logged, "ok", NULL);
+			fprintf(c->out, "ok %s %s%s\n", t[i], what, unsynced ? " not-synced" : "");
+			if (strcmp(event, "plan") != 0)
+				resetd_log_target(c, event, logged, "ok",
+						  unsynced ? "not-synced" : NULL);
 			n_ok++;
 			continue;
 		}
 		fprintf(c->out, "err %s %s %s\n", t[i], o->code, o->msg);
-		resetd_log_target(c, event, o->hide_name ? NULL : logged,
+		if (strcmp(event, "plan") != 0)
+			resetd_log_target(c, event, o->hide_name ? NULL : logged,
 				  strcmp(o->code, "io-error") == 0 ? "error" : "refused", o->code);
 	}
 	fprintf(c->out, "end ok=%zu failed=%zu\n", n_ok, n - n_ok + pre_failed);
@@ -131,11 +188,11 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 {
 	_cleanup_free_ struct target *tg = calloc(n ? n : 1, sizeof(*tg));
 	int64_t now = (int64_t)time(NULL);
-	bool any_ok = false;
+	bool any_ok = false, unsynced = false;
 
 	if (!tg)
 		return -ENOMEM;
-	resetd_log_request(c, event, "accepted", NULL, (long long)n);
+	resetd_log_request(c, event, op ? "accepted" : "ok", NULL, (long long)n);
 	for (size_t i = 0; i < n; i++) {
 		/* The actor's admin membership was checked for this request
 		 * (resetd_require_admin); each target is checked on its own. */
@@ -147,30 +204,37 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 			tg[i].name[0] = '\0';
 			continue;
 		}
-		tg[i].o = op_outcome(op(c, tg[i].name, now));
+		tg[i].o = op ? op_outcome(op(c, tg[i].name, now)) : tg[i].o;
 		any_ok |= !tg[i].o.code;
 	}
 	/* Durable before anyone is told "ok": one syncfs for the whole batch. */
-	if (any_ok && op == reset_one && syncfs(c->dir_fd) < 0)
-		for (size_t i = 0; i < n; i++)
-			if (!tg[i].o.code)
-				tg[i].o = op_outcome(-EIO);
-	finish(c, event, what, t, tg, n, pre_failed);
+	if (any_ok && op == reset_one && syncfs(c->dir_fd) < 0) {
+		syslog(LOG_ERR, "event=sync result=error error='%m'");
+		unsynced = true;
+	}
+	finish(c, event, what, t, tg, n, pre_failed, unsynced);
 	return 0;
 }
 
 int resetd_reset(struct resetd_ctx *c, char *const *targets, size_t n)
 {
-	if (!resetd_require_admin(c, "reset", (long long)n))
+	if (!resetd_require_admin(c, "reset", targets, n, false))
 		return 0;
 	return run_targets(c, "reset", "reset", reset_one, targets, n, 0);
 }
 
 int resetd_unlock(struct resetd_ctx *c, char *const *targets, size_t n)
 {
-	if (!resetd_require_admin(c, "unlock", (long long)n))
+	if (!resetd_require_admin(c, "unlock", targets, n, false))
 		return 0;
 	return run_targets(c, "unlock", "unlocked", unlock_one, targets, n, 0);
+}
+
+int resetd_plan(struct resetd_ctx *c, char *const *targets, size_t n)
+{
+	if (!resetd_require_admin(c, "plan", targets, n, false))
+		return 0;
+	return run_targets(c, "plan", "would-reset", NULL, targets, n, 0);
 }
 
 int resetd_reset_group(struct resetd_ctx *c, char *const *groups, size_t n)
@@ -179,7 +243,7 @@ int resetd_reset_group(struct resetd_ctx *c, char *const *groups, size_t n)
 	size_t bad = 0;
 	int r;
 
-	if (!resetd_require_admin(c, "reset", (long long)n))
+	if (!resetd_require_admin(c, "reset", groups, n, true))
 		return 0;
 	r = resetd_expand_groups(c, groups, n, &all, &bad);
 	if (r >= 0)

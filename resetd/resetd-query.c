@@ -15,15 +15,31 @@ static const char *status_name(const struct mfa_state *st)
 	return st->status == MFA_STATUS_RESET ? "reset" : "enrolled";
 }
 
+/* reset_by as one protocol word: bytes that cannot travel (space, controls, >= 0x80) and '%'
+ * as %XX, so any actor name NSS gave ("john smith") reaches the client whole. */
+static void put_actor(FILE *out, const char *by)
+{
+	if (!by || !*by) {
+		fputc('-', out);
+		return;
+	}
+	for (; *by; by++) {
+		unsigned char ch = (unsigned char)*by;
+
+		if (ch > ' ' && ch < 0x7f && ch != '%')
+			fputc(ch, out);
+		else
+			fprintf(out, "%%%02X", ch);
+	}
+}
+
 static void status_line(FILE *out, const char *user, const struct mfa_state *st)
 {
-	const char *by = st && st->reset_by[0] && mfa_user_validate(st->reset_by) == 0 ?
-				 st->reset_by : "-";
-
-	fprintf(out, "status %s status=%s enrolled_at=%lld reset_at=%lld reset_by=%s "
-		     "locked_until=%lld failures=%u\n",
-		user, status_name(st), st ? (long long)st->enrolled_at : 0LL,
-		st ? (long long)st->reset_at : 0LL, by, st ? (long long)st->locked_until : 0LL,
+	fprintf(out, "status %s status=%s enrolled_at=%lld reset_at=%lld reset_by=", user,
+		status_name(st), st ? (long long)st->enrolled_at : 0LL,
+		st ? (long long)st->reset_at : 0LL);
+	put_actor(out, st ? st->reset_by : NULL);
+	fprintf(out, " locked_until=%lld failures=%u\n", st ? (long long)st->locked_until : 0LL,
 		st ? st->failures : 0u);
 }
 
@@ -75,7 +91,7 @@ int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n)
 	_cleanup_close_ int lock_dir = -1;
 	size_t failed = 0;
 
-	if (!resetd_require_admin(c, "status", (long long)n))
+	if (!resetd_require_admin(c, "status", targets, n, false))
 		return 0;
 	resetd_log_request(c, "status", "ok", NULL, (long long)n);
 	lock_dir = lock_dir_of(c);
@@ -109,7 +125,7 @@ int resetd_list(struct resetd_ctx *c)
 	struct list_ctx l = { .c = c, .lock_dir = -1 };
 	int r;
 
-	if (!resetd_require_admin(c, "list", -1))
+	if (!resetd_require_admin(c, "list", NULL, 0, false))
 		return 0;
 	resetd_log_request(c, "list", "ok", NULL, -1);
 	l.lock_dir = lock_dir = lock_dir_of(c);
@@ -153,7 +169,7 @@ int resetd_plan_group(struct resetd_ctx *c, char *const *groups, size_t n)
 	size_t bad = 0;
 	int r;
 
-	if (!resetd_require_admin(c, "plan", (long long)n))
+	if (!resetd_require_admin(c, "plan", groups, n, true))
 		return 0;
 	r = resetd_expand_groups(c, groups, n, &all, &bad);
 	if (r >= 0) {

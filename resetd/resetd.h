@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -10,16 +11,63 @@
 #include "protocol.h"
 #include "user.h"
 
-#define RESETD_READ_TIMEOUT_MS 5000
-#define RESETD_MAX_CONNECTIONS 32
+/* The limits that keep one local user from freezing the service (see mfa-resetd(8)). */
+#define RESETD_READ_TIMEOUT_MS 5000  /* for one complete request line */
+#define RESETD_IO_BUDGET_MS 20000    /* all waiting on one client, reads and writes */
+#define RESETD_MAX_CONNECTIONS 32    /* connection children at once */
+#define RESETD_MAX_PER_UID 4         /* of which one uid other than root may hold */
+#define RESETD_LOG_INTERVAL_S 10     /* refusal log lines: at most RESETD_LOG_BURST */
+#define RESETD_LOG_BURST 20          /* refusals per interval, then a count */
+#define RESETD_LOG_TARGETS_MAX 8     /* targets named in a refusal, then more=N */
 
 struct resetd_ctx {
 	const struct mfa_config *cfg;
+	int fd;
 	int dir_fd;
 	uid_t uid;
 	char actor[MFA_USER_NAME_MAX + 1];
-	FILE *out; /* buffered writes to the client */
+	FILE *out;        /* buffered writes to the client, through write_out() */
+	int64_t io_left;  /* ms the connection may still wait on its client */
+	bool io_dead;     /* the budget ran out or the client went away: no more writes */
+	bool refused;     /* the caller was refused: disconnect after the refusal line */
 };
+
+/* What the daemon created and removes on exit. */
+struct resetd_owned {
+	const char *socket;
+	dev_t socket_dev;
+	ino_t socket_ino;
+	const char *pidfile;
+};
+
+/* Creates, binds and listens on path (mode 0666 set before bind, no link followed); a stale
+ * socket is replaced, a live one (another daemon answers) is -EADDRINUSE, anything else at
+ * path -EEXIST. */
+int resetd_listen_make(const char *path, struct resetd_owned *own, int *ret_fd);
+int resetd_pidfile_write(const char *path, struct resetd_owned *own);
+void resetd_owned_remove(const struct resetd_owned *own);
+
+/* The refusal rate limit (resetd-limit.c): init once before forking; take() is true when a
+ * refusal may be logged; flush() reports a finished interval's suppressed count. */
+int resetd_limit_init(void);
+bool resetd_limit_take(void);
+void resetd_limit_flush(void);
+
+/* A connection's input: lines of at most MFA_PROTO_LINE_MAX bytes. */
+struct resetd_linebuf {
+	char *buf; /* MFA_PROTO_LINE_MAX + 2 bytes */
+	size_t len;
+	size_t consumed; /* bytes of the previous line still at the start of buf */
+};
+
+int64_t resetd_now_ms(void);
+/* Makes fd (non-blocking reads and writes) the connection of c, c->out its buffered writer. */
+int resetd_io_open(struct resetd_ctx *c, int fd);
+/* Next line into *ret_line (NUL-terminated, without the newline) within
+ * RESETD_READ_TIMEOUT_MS and the connection's budget. 0 line, -EPIPE EOF, -ETIMEDOUT,
+ * -EMSGSIZE overlong, other -errno. */
+int resetd_read_line(struct resetd_ctx *c, struct resetd_linebuf *lb, char **ret_line,
+		     size_t *ret_len);
 
 /* Formats ev with mfa_log_format() and sends it to syslog (LOG_AUTHPRIV, opened by main). */
 void resetd_log(const struct mfa_event *ev);
@@ -33,8 +81,13 @@ void resetd_log_target(const struct resetd_ctx *c, const char *event, const char
 /* Serves one accepted connection until EOF, timeout or error; config re-read here. */
 void resetd_serve(int fd, const char *config_path);
 
-/* 1 if the actor is an administrator now; otherwise writes "denied", logs, returns 0. */
-int resetd_require_admin(struct resetd_ctx *c, const char *event, long long count);
+/* 1 if the actor is an administrator now; otherwise writes "denied" (naming the groups that
+ * would authorize), logs the refusal with each of the n targets (groups if is_group; at most
+ * RESETD_LOG_TARGETS_MAX, then more=N; rate-limited), marks c refused and returns 0. */
+int resetd_require_admin(struct resetd_ctx *c, const char *event, char *const *targets,
+			 size_t n, bool is_group);
+/* Logs a refusal of the caller (not of one target) if the rate limit allows. */
+void resetd_log_refusal(const struct resetd_ctx *c, const char *event, const char *reason);
 
 /* Members of groups, deduplicated, into *all; an unknown group is an "err" line and counts
  * in *ret_bad. */
@@ -46,5 +99,7 @@ int resetd_reset(struct resetd_ctx *c, char *const *targets, size_t n);
 int resetd_reset_group(struct resetd_ctx *c, char *const *groups, size_t n);
 int resetd_plan_group(struct resetd_ctx *c, char *const *groups, size_t n);
 int resetd_unlock(struct resetd_ctx *c, char *const *targets, size_t n);
+/* The dry run: the reset verdict per target ("ok USER would-reset" or its err line). */
+int resetd_plan(struct resetd_ctx *c, char *const *targets, size_t n);
 int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n);
 int resetd_list(struct resetd_ctx *c);

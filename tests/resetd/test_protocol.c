@@ -18,8 +18,9 @@ static void test_parse_verbs(void **state)
 {
 	static const char *const lines[] = { "MFA1 RESET alice bob", "MFA1 RESET-GROUP g",
 					     "MFA1 PLAN-GROUP g h", "MFA1 STATUS alice",
-					     "MFA1 LIST", "MFA1 UNLOCK DOM\\bob" };
-	static const size_t nargs[] = { 2, 1, 2, 1, 0, 1 };
+					     "MFA1 LIST", "MFA1 UNLOCK DOM\\bob",
+					     "MFA1 PLAN alice bob carol" };
+	static const size_t nargs[] = { 2, 1, 2, 1, 0, 1, 3 };
 
 	for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
 		struct mfa_request req = { 0 };

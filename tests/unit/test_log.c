@@ -33,7 +33,8 @@ static void test_verify_event_with_failures_and_error(void **state)
 	ev.error = -EPERM;
 	mfa_log_format(&ev, buf, sizeof(buf));
 	assert_string_equal(buf, "event=verify user='alice' result=fail reason=wrong-code failures=2 "
-				 "until=1700000300 error='Operation not permitted'");
+				 "until=1700000300 until_utc=2023-11-14T22:18:20Z "
+				 "error='Operation not permitted'");
 }
 
 static void test_invalid_name_is_not_printed(void **state)
@@ -61,6 +62,27 @@ static void test_quote_in_name_is_escaped(void **state)
 	assert_string_equal(buf, "event=enroll user='o\\'brien'");
 }
 
+/* Every byte of a name that is not printable ASCII is escaped: no terminal escape, no
+ * forged field, one ASCII line whatever NSS returns. */
+static void test_non_ascii_and_control_bytes_escaped(void **state)
+{
+	char buf[512];
+	struct mfa_event ev = mfa_event_new("reset");
+
+	(void)state;
+	ev.actor = "john smith\x1b[2J";
+	ev.uid = 2040;
+	ev.target = "\xd0\x90nna";
+	ev.group = "ops\nevent=fake";
+	ev.result = "refused";
+	ev.reason = "not-admin";
+	ev.more = 3;
+	mfa_log_format(&ev, buf, sizeof(buf));
+	assert_string_equal(buf, "event=reset actor='john\\x20smith\\x1b[2J' uid=2040 "
+				 "target='\\xd0\\x90nna' group='ops\\x0aevent=fake' "
+				 "result=refused reason=not-admin more=3");
+}
+
 static void test_truncation_keeps_nul(void **state)
 {
 	char buf[16];
@@ -82,6 +104,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_verify_event_with_failures_and_error),
 	cmocka_unit_test(test_invalid_name_is_not_printed),
 	cmocka_unit_test(test_quote_in_name_is_escaped),
+	cmocka_unit_test(test_non_ascii_and_control_bytes_escaped),
 	cmocka_unit_test(test_truncation_keeps_nul),
 };
 

@@ -321,6 +321,31 @@ static void test_may_reset_target_verdicts(void **s)
 	assert_int_equal(mfa_user_may_reset_target(&c, 0, "root", "carol", name, 3), -ENOBUFS);
 }
 
+/* Root and the admin groups are protected by default: one stolen admin password must not
+ * reset another admin's second factor, nor root's. protected_groups adds more. */
+static void test_admins_and_root_protected_by_default(void **s)
+{
+	static char n_admins2[] = "mfa-users";
+	static char *g_two[] = { n_admins, n_admins2 };
+	struct mfa_config c = policy();
+
+	(void)s;
+	c.reset.protected_groups.n = 0;
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "root"), MFA_RESET_PROTECTED);
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "carol"), MFA_RESET_ALLOWED);
+	/* alice becomes an admin too (mfa-users is an admin group): bob may not reset her. */
+	list(&c.reset.admin_groups, g_two, 2);
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "alice"), MFA_RESET_PROTECTED);
+	assert_int_equal(mfa_user_may_reset(&c, 1001, "alice", "bob"), MFA_RESET_PROTECTED);
+	assert_int_equal(mfa_user_may_reset(&c, 0, "root", "alice"), MFA_RESET_ALLOWED);
+	assert_int_equal(mfa_user_may_reset(&c, 0, "root", "root"), MFA_RESET_ALLOWED);
+	/* Self stays its own rule: allowed only with allow_self_reset. */
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "bob"), MFA_RESET_SELF);
+	c.reset.allow_self_reset = true;
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "bob"), MFA_RESET_ALLOWED);
+	assert_int_equal(mfa_user_may_reset(&c, 1002, "bob", "alice"), MFA_RESET_PROTECTED);
+}
+
 static void test_canonical_name_is_nss_own(void **s)
 {
 	char name[MFA_USER_NAME_MAX + 1];
@@ -413,6 +438,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_admin_is_current_group_member_or_root),
 	cmocka_unit_test(test_may_reset_verdicts),
 	cmocka_unit_test(test_may_reset_target_verdicts),
+	cmocka_unit_test(test_admins_and_root_protected_by_default),
 	cmocka_unit_test(test_canonical_name_is_nss_own),
 	cmocka_unit_test(test_self_reset_through_an_alias_of_the_same_uid),
 	cmocka_unit_test(test_group_members_of_large_group),
