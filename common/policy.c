@@ -158,7 +158,7 @@ static int attempt(const struct mfa_policy *p, const char *user, const struct mf
 static int reload(const struct mfa_policy *p, const char *user, struct mfa_token *t)
 {
 	mfa_token_clear(t);
-	return p->store->ops->load(p->store, user, t);
+	return p->store->ops->load(p->store, user, t, NULL);
 }
 
 int mfa_policy_verify(const struct mfa_policy *p, const char *user, struct mfa_token *t,
@@ -202,7 +202,7 @@ int mfa_policy_claim(const struct mfa_policy *p, const char *user,
 
 	if (seen->status == MFA_TOKEN_ENROLLED)
 		return -EEXIST;
-	if ((r = p->store->ops->load(p->store, user, &cur)) < 0)
+	if ((r = p->store->ops->load(p->store, user, &cur, NULL)) < 0)
 		return r;
 	if (cur.status != seen->status || cur.generation != seen->generation)
 		return -ESTALE;
@@ -217,7 +217,7 @@ int mfa_policy_reset(const struct mfa_policy *p, const char *user, const char *b
 
 	for (unsigned i = 0; i < MFA_POLICY_RETRIES; i++) {
 		_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
-		int r = ops->load(p->store, user, &t);
+		int r = ops->load(p->store, user, &t, NULL);
 
 		/* a store that replaces whatever is there resets unreadable state too */
 		if (r < 0 && !ops->reset_blind)
@@ -235,7 +235,7 @@ int mfa_policy_unlock(const struct mfa_policy *p, const char *user)
 
 	for (unsigned i = 0; i < MFA_POLICY_RETRIES; i++) {
 		_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
-		int r = ops->load(p->store, user, &t);
+		int r = ops->load(p->store, user, &t, NULL);
 
 		if (r < 0)
 			return r;

@@ -28,6 +28,24 @@ int mfa_store_open(const struct mfa_config *cfg, enum mfa_store_role role,
 	return -EINVAL;
 }
 
+int mfa_store_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		   struct mfa_err *reterr)
+{
+	return s->ops->load(s, user, ret, reterr);
+}
+
+int mfa_store_list(struct mfa_storage *s,
+		   int (*cb)(const char *user, int r, const struct mfa_token *t, void *userdata),
+		   void *userdata)
+{
+	return s->ops->list(s, cb, userdata);
+}
+
+int mfa_store_sync(struct mfa_storage *s)
+{
+	return s->ops->sync(s);
+}
+
 void mfa_store_close(struct mfa_storage *s)
 {
 	if (s)

@@ -77,8 +77,10 @@ struct mfa_storage;
 struct mfa_store_ops {
 	/* 0 and *ret loaded (status NONE when the user never enrolled); -EBADMSG corrupt,
 	 * -EPERM/-ELOOP unsafe file, -ENOENT (ldap) no such person in the directory,
-	 * -ETIMEDOUT/-ECONNREFUSED/... directory unreachable. */
-	int (*load)(struct mfa_storage *s, const char *user, struct mfa_token *ret);
+	 * -ETIMEDOUT/-ECONNREFUSED/... directory unreachable. reterr (may be NULL): where a
+	 * state file is corrupt (its line; the message may quote the file: never logged). */
+	int (*load)(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		    struct mfa_err *reterr);
 	/* step becomes the watermark and failures 0, if the token is still enrolled, of
 	 * t's generation, its watermark below step and not locked at now. */
 	int (*accept)(struct mfa_storage *s, const char *user, const struct mfa_token *t,
@@ -137,6 +139,14 @@ int mfa_store_open(const struct mfa_config *cfg, enum mfa_store_role role,
 int mfa_store_files_open(const char *state_dir, struct mfa_storage **ret);
 int mfa_store_ldap_open(const struct mfa_config *cfg, enum mfa_store_role role,
 			struct mfa_storage **ret, struct mfa_err *reterr);
+/* The callers' entry points to the read-only operations (the writes go through policy.h):
+ * ops->load, ops->list and ops->sync. */
+int mfa_store_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		   struct mfa_err *reterr);
+int mfa_store_list(struct mfa_storage *s,
+		   int (*cb)(const char *user, int r, const struct mfa_token *t, void *userdata),
+		   void *userdata);
+int mfa_store_sync(struct mfa_storage *s);
 /* Closes and frees; accepts NULL. */
 void mfa_store_close(struct mfa_storage *s);
 static inline void mfa_store_closep(struct mfa_storage **s)

@@ -58,15 +58,15 @@ static void view_of(const struct mfa_state *st, struct mfa_token *t)
 /* The unlocked read the decision is made on; every write re-checks it under the lock. The
  * state stays with the view (its file identity makes the locked re-read cheap); the secret
  * moves to the view. */
-static int files_load(struct mfa_storage *s, const char *user, struct mfa_token *ret)
+static int files_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		      struct mfa_err *reterr)
 {
 	_cleanup_(state_freep) struct mfa_state *st = calloc(1, sizeof(*st));
-	struct mfa_err err = { 0 };
 	int r;
 
 	if (!st)
 		return -ENOMEM;
-	r = mfa_state_load(dir_of(s), -1, user, st, &err);
+	r = mfa_state_load(dir_of(s), -1, user, st, reterr);
 	if (r == -ENOENT) {
 		*ret = (struct mfa_token){ .status = MFA_TOKEN_NONE, .last_step = -1 };
 		return 0;

@@ -3,6 +3,7 @@
  * keeps the token entry as read (DN, generation), which every assertion names. Nothing
  * here decides. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +71,8 @@ static int view_of(const struct mfa_ldap_token *k, struct mfa_token *t)
 /* A person the directory does not know has no token: the view is NONE without an entry,
  * so not-enforced users are ignored as with the files store, and a claim for them fails
  * (-ENOENT: nobody to attach a token to). */
-static int ldap_load(struct mfa_storage *s, const char *user, struct mfa_token *ret)
+static int ldap_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		     struct mfa_err *reterr)
 {
 	_cleanup_(tok_freep) struct mfa_ldap_token *k = calloc(1, sizeof(*k));
 	struct mfa_token t;
@@ -83,8 +85,12 @@ static int ldap_load(struct mfa_storage *s, const char *user, struct mfa_token *
 		*ret = (struct mfa_token){ .status = MFA_TOKEN_NONE, .last_step = -1 };
 		return 0;
 	}
-	if (r < 0 || (r = view_of(k, &t)) < 0)
+	if (r < 0 || (r = view_of(k, &t)) < 0) {
+		if (reterr)
+			snprintf(reterr->msg, sizeof(reterr->msg), "%s",
+				 mfa_ldap_error(conn_of(s)));
 		return r;
+	}
 	t.secret = TAKE_PTR(k->secret);
 	t.free_priv = tok_free;
 	t.priv = TAKE_PTR(k);

@@ -88,7 +88,7 @@ static int run(const struct mfa_policy *p, const struct mfa_config *cfg, const c
 	_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
 	int r;
 
-	if ((r = p->store->ops->load(p->store, user, &t)) < 0)
+	if ((r = mfa_store_load(p->store, user, &t, NULL)) < 0)
 		return r;
 	if (strcmp(cmd, "load") == 0) {
 		print_token(&t);
