@@ -31,7 +31,7 @@ enum mfa_decision mfa_policy_decide(const struct mfa_policy *p, const struct mfa
 	if (t->status == MFA_TOKEN_RESET && p->reset_expires > 0 &&
 	    now - t->reset_at > p->reset_expires)
 		return MFA_DECIDE_RESET_EXPIRED;
-	return MFA_DECIDE_ENROLL;
+	return t->no_entry ? MFA_DECIDE_NO_ENTRY : MFA_DECIDE_ENROLL;
 }
 
 /* What the answer is worth on view t, before anything is written. */

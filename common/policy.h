@@ -39,13 +39,15 @@ enum mfa_decision {
 	MFA_DECIDE_LOCKED,        /* refuse until t->locked_until */
 	MFA_DECIDE_ENROLL,        /* no token and enforced, or a pending reset */
 	MFA_DECIDE_RESET_EXPIRED, /* a pending reset older than reset_expires: refuse */
+	MFA_DECIDE_NO_ENTRY,      /* enforced, but the store has no place for a token: refuse */
 	MFA_DECIDE_VERIFY,        /* enrolled: ask for a code */
 };
 
 /* The decision on t (a load() of the user, status NONE when none) at now. enforced: 1 yes,
  * 0 no, < 0 not looked up (an enrolled user is verified whatever the policy says; only a
  * known "no" ignores a user without a token). Order: not enforced and no token -> ignore;
- * locked -> refuse; enrolled -> verify; reset (unless expired) or none -> enroll. */
+ * locked -> refuse; enrolled -> verify; reset (unless expired) or none -> enroll, unless the
+ * store could not save it (no_entry). */
 enum mfa_decision mfa_policy_decide(const struct mfa_policy *p, const struct mfa_token *t,
 				    int enforced, int64_t now);
 

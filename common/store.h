@@ -38,6 +38,9 @@ struct mfa_token {
 	/* What every write compares: moved by each enrollment and reset (files: the state
 	 * file's epoch; ldap: pamTotpGeneration). 0 with status NONE and no entry at all. */
 	uint64_t generation;
+	/* status NONE because the store has no place for this user's token (ldap: no person
+	 * entry found): an enrollment could not be saved. */
+	bool no_entry;
 	unsigned n_recovery;
 	char recovery[MFA_RECOVERY_MAX][MFA_RECOVERY_HASH_LEN];
 	void *priv; /* the backend's own copy of what it read (file identity, entry DN) */

@@ -68,9 +68,9 @@ static int view_of(const struct mfa_ldap_token *k, struct mfa_token *t)
 	return 0;
 }
 
-/* A person the directory does not know has no token: the view is NONE without an entry,
- * so not-enforced users are ignored as with the files store, and a claim for them fails
- * (-ENOENT: nobody to attach a token to). */
+/* A person the directory does not know has no token: the view is NONE (no_entry), so
+ * not-enforced users are ignored as with the files store, enforced ones are refused before
+ * an enrollment that could not be saved, and a claim for them fails (-ENOENT). */
 static int ldap_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,
 		     struct mfa_err *reterr)
 {
@@ -82,7 +82,8 @@ static int ldap_load(struct mfa_storage *s, const char *user, struct mfa_token *
 		return -ENOMEM;
 	r = mfa_ldap_load(conn_of(s), user, k);
 	if (r == -ENOENT) {
-		*ret = (struct mfa_token){ .status = MFA_TOKEN_NONE, .last_step = -1 };
+		*ret = (struct mfa_token){ .status = MFA_TOKEN_NONE, .last_step = -1,
+					   .no_entry = true };
 		return 0;
 	}
 	if (r < 0 || (r = view_of(k, &t)) < 0) {

@@ -171,3 +171,11 @@ def test_policy_reset_then_old_key_refused_everywhere(e):
     # a second claim on the same reset finds the token enrolled: nothing overwritten
     rc, kv = pdriver(c, "claim", USER, SECRET_B32, step)
     assert rc == 1 and kv["result"].startswith("EEXIST"), kv
+
+
+def test_policy_person_not_in_directory(e):
+    a = hosts(e, 0)[0]
+    assert pdriver(a, "decide", "nobody", 0)[1]["decision"] == "ignore"
+    assert pdriver(a, "decide", "nobody", 1)[1]["decision"] == "no-entry"
+    rc, kv = pdriver(a, "claim", "nobody", SECRET_B32, 1)
+    assert rc == 1 and kv["result"].startswith("ENOENT"), kv

@@ -23,7 +23,7 @@ static const char *const STATUS[] = { "none", "enrolled", "reset" };
 static const char *const OUTCOME[] = { "ok-code", "ok-recovery", "wrong",  "replay",
 				       "malformed", "locked", "changed" };
 static const char *const DECISION[] = { "ignore", "locked", "enroll", "reset-expired",
-					"verify" };
+					"no-entry", "verify" };
 
 static void barrier(struct mfa_storage *s)
 {

@@ -28,6 +28,10 @@ static void test_decide_order(void **state)
 	assert_int_equal(mfa_policy_decide(&f->p, &t, 1, NOW), MFA_DECIDE_RESET_EXPIRED);
 	f->p.reset_expires = 100;
 	assert_int_equal(mfa_policy_decide(&f->p, &t, 1, NOW), MFA_DECIDE_ENROLL);
+	/* nowhere to save a token (ldap: no person entry): refused, unless not enforced */
+	t = (struct mfa_token){ .status = MFA_TOKEN_NONE, .no_entry = true };
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 1, NOW), MFA_DECIDE_NO_ENTRY);
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW), MFA_DECIDE_IGNORE);
 }
 
 static void test_decide_on_the_store(void **state)
