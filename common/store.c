@@ -34,6 +34,12 @@ int mfa_store_load(struct mfa_storage *s, const char *user, struct mfa_token *re
 	return s->ops->load(s, user, ret, reterr);
 }
 
+int mfa_store_status(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		     struct mfa_err *reterr)
+{
+	return s->ops->status(s, user, ret, reterr);
+}
+
 int mfa_store_list(struct mfa_storage *s,
 		   int (*cb)(const char *user, int r, const struct mfa_token *t, void *userdata),
 		   void *userdata)

@@ -84,6 +84,10 @@ struct mfa_store_ops {
 	 * state file is corrupt (its line; the message may quote the file: never logged). */
 	int (*load)(struct mfa_storage *s, const char *user, struct mfa_token *ret,
 		    struct mfa_err *reterr);
+	/* The view for a status line: as load, never with the secret (files: from the lock
+	 * file's summary when it describes the state file in place, without parsing it). */
+	int (*status)(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		      struct mfa_err *reterr);
 	/* step becomes the watermark and failures 0, if the token is still enrolled, of
 	 * t's generation, its watermark below step and not locked at now. */
 	int (*accept)(struct mfa_storage *s, const char *user, const struct mfa_token *t,
@@ -143,9 +147,11 @@ int mfa_store_files_open(const char *state_dir, struct mfa_storage **ret);
 int mfa_store_ldap_open(const struct mfa_config *cfg, enum mfa_store_role role,
 			struct mfa_storage **ret, struct mfa_err *reterr);
 /* The callers' entry points to the read-only operations (the writes go through policy.h):
- * ops->load, ops->list and ops->sync. */
+ * ops->load, ops->status, ops->list and ops->sync. */
 int mfa_store_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,
 		   struct mfa_err *reterr);
+int mfa_store_status(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		     struct mfa_err *reterr);
 int mfa_store_list(struct mfa_storage *s,
 		   int (*cb)(const char *user, int r, const struct mfa_token *t, void *userdata),
 		   void *userdata);

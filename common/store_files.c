@@ -80,6 +80,22 @@ static int files_load(struct mfa_storage *s, const char *user, struct mfa_token 
 	return 0;
 }
 
+static int files_status(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+			struct mfa_err *reterr)
+{
+	_cleanup_(mfa_state_clearp) struct mfa_state st = { 0 };
+	int r = mfa_state_load_summary(dir_of(s), -1, user, &st, reterr);
+
+	if (r == -ENOENT) {
+		*ret = (struct mfa_token){ .status = MFA_TOKEN_NONE, .last_step = -1 };
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	view_of(&st, ret);
+	return 0;
+}
+
 /* Locks user and refreshes the state t was read from: 0 and *ret_lock_fd, *ret_st when it is
  * still t's token (same file epoch), -ESTALE when it is not. */
 static int lock_seen(struct mfa_storage *s, const char *user, const struct mfa_token *t,
@@ -327,6 +343,7 @@ static void files_close(struct mfa_storage *s)
 
 static const struct mfa_store_ops files_ops = {
 	.load = files_load,
+	.status = files_status,
 	.accept = files_accept,
 	.fail = files_fail,
 	.lockout = files_lockout,

@@ -99,6 +99,17 @@ static int ldap_load(struct mfa_storage *s, const char *user, struct mfa_token *
 	return 0;
 }
 
+/* The reset identity never gets the secret; a host's is dropped here at once. */
+static int ldap_status(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		       struct mfa_err *reterr)
+{
+	int r = ldap_load(s, user, ret, reterr);
+
+	if (r == 0)
+		mfa_secret_freep(&ret->secret);
+	return r;
+}
+
 static int ldap_accept(struct mfa_storage *s, const char *user, const struct mfa_token *t,
 		       int64_t step, int64_t now)
 {
@@ -222,6 +233,7 @@ static void ldap_rearm(struct mfa_storage *s)
 
 static const struct mfa_store_ops ldap_ops = {
 	.load = ldap_load,
+	.status = ldap_status,
 	.accept = ldap_accept,
 	.fail = ldap_fail,
 	.lockout = ldap_lockout,

@@ -134,6 +134,9 @@ def test_policy_lockout_holds_on_all_hosts(e):
         assert int(kv["locked_until"]) > time.time() + 250, kv
         assert pdriver(cfg, "decide", USER, 1)[1]["decision"] == "locked"
     assert load(a)["failures"] == "6"  # the locked attempts were not counted
+    rc, kv = pdriver(e.r, "status", USER)  # what mfa-reset --status sees
+    assert rc == 0 and kv["failures"] == "6" and kv["has_secret"] == "0", kv
+    assert int(kv["locked_until"]) > time.time() + 250, kv
     assert pdriver(e.r, "unlock", USER)[0] == 0
     rc, kv = pdriver(b, "verify", USER, oathtool(SECRET_B32, next_step(b)))
     assert rc == 0 and kv["outcome"] == "ok-code", kv
@@ -158,6 +161,8 @@ def test_policy_reset_then_old_key_refused_everywhere(e):
         assert kv["status"] == "reset" and kv["has_secret"] == "0", kv
         assert kv["reset_by"] == "root" and int(kv["generation"]) == gen + 1, kv
         assert pdriver(cfg, "decide", USER, 0)[1]["decision"] == "enroll"
+    rc, kv = pdriver(e.r, "status", USER)  # as the reset service
+    assert rc == 0 and kv["status"] == "reset" and kv["reset_by"] == "root", kv
     step = fresh_step()
     rc, kv = pdriver(a, "verify", USER, oathtool(SECRET_B32, step))
     assert rc == 5 and kv["outcome"] == "changed", kv

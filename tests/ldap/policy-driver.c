@@ -4,7 +4,7 @@
  * (outcome=...), 3 -ESTALE, 4 -ETIMEDOUT, 1 anything else. With MFA_LDAP_BARRIER=PATH it
  * connects and loads, then waits for PATH before the policy call: the race is then at the
  * server. MFA_LDAP_ROLE=reset opens the store as the reset service.
- *   load | decide ENFORCED | verify ANSWER | claim B32 STEP [RECOVERY...] | reset BY | unlock */
+ *   load | status | decide ENFORCED | verify ANSWER | claim B32 STEP [RECOVERY...] | reset BY | unlock */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -86,11 +86,14 @@ static int run(const struct mfa_policy *p, const struct mfa_config *cfg, const c
 	       const char *user, char **argv, int argc)
 {
 	_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
+	bool status = strcmp(cmd, "status") == 0;
 	int r;
 
-	if ((r = mfa_store_load(p->store, user, &t, NULL)) < 0)
+	r = status ? mfa_store_status(p->store, user, &t, NULL)
+		   : mfa_store_load(p->store, user, &t, NULL);
+	if (r < 0)
 		return r;
-	if (strcmp(cmd, "load") == 0) {
+	if (status || strcmp(cmd, "load") == 0) {
 		print_token(&t);
 		return 0;
 	}

@@ -97,6 +97,12 @@ static void test_unlock(void **state)
 	load(f, &t);
 	assert_true(mfa_token_locked_at(t.locked_until, NOW));
 	assert_int_equal(mfa_policy_unlock(&f->p, USER), 0);
+	mfa_token_clear(&t);
+	assert_int_equal(mfa_store_status(f->store, USER, &t, NULL), 0);
+	assert_null(t.secret); /* a status never holds the secret */
+	assert_int_equal(t.status, MFA_TOKEN_ENROLLED);
+	assert_int_equal(t.failures, 0);
+	assert_int_equal(t.locked_until, 0);
 	load(f, &t);
 	assert_int_equal(t.failures, 0);
 	assert_int_equal(t.locked_until, 0);
