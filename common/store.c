@@ -1,0 +1,70 @@
+/* What both backends share: the view's destructor and the choice of backend. */
+#include <errno.h>
+
+#include <sodium.h>
+
+#include "store.h"
+
+void mfa_token_clear(struct mfa_token *t)
+{
+	if (!t)
+		return;
+	mfa_secret_free(t->secret);
+	if (t->priv && t->free_priv)
+		t->free_priv(t->priv);
+	/* the hashes are not secrets, but a view of a token is wiped like one */
+	sodium_memzero(t, sizeof(*t));
+}
+
+int mfa_store_open(const struct mfa_config *cfg, enum mfa_store_role role,
+		   struct mfa_storage **ret, struct mfa_err *reterr)
+{
+	switch (cfg->store) {
+	case MFA_STORE_FILES:
+		return mfa_store_files_open(cfg->state_dir, ret);
+	case MFA_STORE_LDAP:
+		return mfa_store_ldap_open(cfg, role, ret, reterr);
+	}
+	return -EINVAL;
+}
+
+int mfa_store_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		   struct mfa_err *reterr)
+{
+	return s->ops->load(s, user, ret, reterr);
+}
+
+int mfa_store_status(struct mfa_storage *s, const char *user, struct mfa_token *ret,
+		     struct mfa_err *reterr)
+{
+	return s->ops->status(s, user, ret, reterr);
+}
+
+int mfa_store_list(struct mfa_storage *s,
+		   int (*cb)(const char *user, int r, const struct mfa_token *t, void *userdata),
+		   void *userdata)
+{
+	return s->ops->list(s, cb, userdata);
+}
+
+int mfa_store_sync(struct mfa_storage *s)
+{
+	return s->ops->sync(s);
+}
+
+void mfa_store_close(struct mfa_storage *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+const char *mfa_store_error(const struct mfa_storage *s)
+{
+	return s && s->ops->error ? s->ops->error(s) : "";
+}
+
+void mfa_store_rearm(struct mfa_storage *s)
+{
+	if (s && s->ops->rearm)
+		s->ops->rearm(s);
+}
