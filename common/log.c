@@ -100,20 +100,12 @@ static void put_num(struct out *o, const char *key, long long v)
 		put(o, " %s=%lld", key, v);
 }
 
-/* key='text' for a string the application hands over (PAM_RHOST, PAM_TTY): ' and \ escaped,
- * control bytes and bytes >= 0x80 as \xHH, so the line stays one line of ASCII. */
+/* key='text' for a string the application hands over (PAM_RHOST, PAM_TTY), escaped like a
+name; an empty one is left out. */
 static void put_text(struct out *o, const char *key, const char *text)
 {
-	if (!text || !*text)
-		return;
-	put(o, " %s='", key);
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p < 0x20 || *p >= 0x7f)
-			put(o, "\\x%02x", *p);
-		else
-			put(o, (*p == '\'' || *p == '\\') ? "\\%c" : "%c", *p);
-	}
-	put(o, "'");
+	if (text && *text)
+		put_nss_name(o, key, text);
 }
 
 size_t mfa_log_format(const struct mfa_event *ev, char *buf, size_t size)

@@ -585,7 +585,7 @@ def test_login_events_carry_rhost_and_tty(e):
     check(r.logged("event=verify", "user='alice'", "result=ok", "rhost='203.0.113.9'",
                    "tty='/dev/pts/3'"), "no rhost/tty", r)
     r = e.login("nosuchuser", flags=["-r", "evil'host\n x=1\u00e9", "-t", "ssh"])
-    check(r.logged("reason=unknown-user", "rhost='evil\\'host\\x0a x=1\\xc3\\xa9'",
+    check(r.logged("reason=unknown-user", "rhost='evil\\'host\\x0a\\x20x=1\\xc3\\xa9'",
                    "tty='ssh'"), "rhost not escaped", r)
     r = e.login("alice", "enroll:0", flags=["-r", "198.51.100.7"])
     check(r.logged("event=verify", "result=fail", "rhost='198.51.100.7'"), "failure", r)
