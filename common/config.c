@@ -416,9 +416,11 @@ int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err
 		return mfa_err_set(reterr, -errno, 0, "cannot open: %m");
 	if ((r = mfa_fs_check_fd(fd, false, false)) < 0)
 		return mfa_err_set(reterr, r, 0, "unsafe file (owner, mode or type)");
-	if (!(text = malloc(MFA_CONFIG_MAX_SIZE)))
+	/* + 2: the reader refuses a file that fills its buffer to the last byte but one, and a
+	 * file of MFA_CONFIG_MAX_SIZE bytes is allowed (pam_totp.conf(5): at most 64 KiB). */
+	if (!(text = malloc(MFA_CONFIG_MAX_SIZE + 2)))
 		return -ENOMEM;
-	r = mfa_fs_read_text(fd, text, MFA_CONFIG_MAX_SIZE, &len, &line);
+	r = mfa_fs_read_text(fd, text, MFA_CONFIG_MAX_SIZE + 2, &len, &line);
 	if (r == -EBADMSG)
 		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
 	if (r < 0)

@@ -274,6 +274,32 @@ static void test_include_of_world_writable_file_is_refused(void **state)
 	mfa_unit_dir_remove(&d);
 }
 
+/* pam_totp.conf(5) says "at most 64 KiB": a file of exactly that size loads (it was refused
+ * up to two bytes below it), one byte more is too large. */
+static void test_config_of_exactly_the_size_bound_loads(void **state)
+{
+	static const char head[] = "issuer = \"x\";\n";
+	static char text[MFA_CONFIG_MAX_SIZE + 1];
+	struct mfa_unit_dir d;
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	mfa_unit_dir_make(&d);
+	memset(text, '#', sizeof(text));
+	memcpy(text, head, sizeof(head) - 1);
+	text[MFA_CONFIG_MAX_SIZE - 1] = '\n';
+	assert_int_equal(mfa_config_load(put(d.path, "c", text, MFA_CONFIG_MAX_SIZE, 0644), &c, &e),
+			 0);
+	assert_string_equal(c.issuer, "x");
+	mfa_config_free(&c);
+	text[MFA_CONFIG_MAX_SIZE] = '\n';
+	assert_int_equal(
+		mfa_config_load(put(d.path, "c", text, MFA_CONFIG_MAX_SIZE + 1, 0644), &c, &e),
+		-EFBIG);
+	mfa_unit_dir_remove(&d);
+}
+
 static int load_path(void *path)
 {
 	struct mfa_config c;
@@ -370,6 +396,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_include_of_world_writable_file_is_refused),
 	cmocka_unit_test(test_include_spellings_are_refused),
 	cmocka_unit_test(test_fifo_config_is_refused_without_blocking),
+	cmocka_unit_test(test_config_of_exactly_the_size_bound_loads),
 };
 
 MFA_UNIT_MAIN(tests)
