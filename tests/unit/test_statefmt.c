@@ -75,7 +75,6 @@ static void test_secret_line_cannot_be_dodged(void **state)
 		HEAD "group = { secret = \"" B32 "\"; };\n" TAIL,
 		HEAD TAIL,
 		HEAD "secret = \"" B32 "\";\r\n" TAIL,                  /* CRLF: no secret line */
-		HEAD "reset_by = \"x\nsecret = \"" B32 "\";\n" TAIL,   /* inside a string */
 		HEAD "secret = \"" STARS "\"\n\"\";\nsecret = \"" B32 "\";\n" TAIL, /* 2 lines */
 		HEAD "version = 1;\nsecret = \"" B32 "\";\n" TAIL,      /* duplicate key */
 	};
