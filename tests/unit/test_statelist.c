@@ -189,6 +189,36 @@ static void test_listing_reads_temp_names_of_prefix_users_apart(void **state)
 	assert_int_equal(count_prefix(f, ".tmp"), 2);
 }
 
+/* A link (or FIFO) in place of the user's temp file is removed by the next store, never
+ * followed or written through: the link's target is left as it was. */
+static void test_store_removes_link_named_like_its_temp(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), b;
+	char target[128], link[128], buf[8] = "";
+	struct stat sb;
+	int fd;
+
+	snprintf(target, sizeof(target), "%s/target", f->dir);
+	snprintf(link, sizeof(link), "%s/.tmp.alice", f->dir);
+	install(f, "state-valid", "target");
+	assert_int_equal(truncate(target, 3), 0);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(mkfifoat(f->dfd, ".tmp.bob", 0600), 0);
+	store(f, "alice", &a);
+	store(f, "bob", &a);
+	assert_int_equal(stat(target, &sb), 0);
+	assert_int_equal(sb.st_size, 3);
+	fd = open(target, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 3);
+	close(fd);
+	assert_int_equal(count_prefix(f, ".tmp"), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &b, NULL), 0);
+	mfa_state_clear(&b);
+	mfa_state_clear(&a);
+}
+
 /* A directory where a temp file would be is nobody's temp: a listing leaves it (and what is
  * in it), and a store for that user fails closed rather than write elsewhere. */
 static void test_directory_named_like_a_temp_is_left_alone(void **state)
@@ -220,6 +250,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_listing_reads_temp_names_of_prefix_users_apart, setup,
 					teardown),
 	cmocka_unit_test_setup_teardown(test_directory_named_like_a_temp_is_left_alone, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_store_removes_link_named_like_its_temp, setup,
 					teardown),
 };
 
