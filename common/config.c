@@ -371,7 +371,8 @@ int mfa_libconfig_read(struct config_t *lc, const char *text, size_t len, int r,
 	if ((line = mfa_fs_nul_line(text, len)) != 0)
 		return mfa_err_set(reterr, r, line, "NUL byte in the file");
 	if ((line = directive_line(text, len)) != 0)
-		return mfa_err_set(reterr, r, line, "@include and other directives are not allowed");
+		return mfa_err_set(reterr, r, line,
+				   "@include and other directives are not allowed");
 	if (config_read_string(lc, text) != CONFIG_TRUE)
 		return mfa_err_set(reterr, r, (unsigned)config_error_line(lc), "%s",
 				   config_error_text(lc) ? config_error_text(lc) : "syntax error");
@@ -406,7 +407,9 @@ int mfa_config_parse(const char *text, struct mfa_config *ret_cfg, struct mfa_er
 
 int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err *reterr)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO (or a device) is refused by the check below, never waited on */
+	_cleanup_close_ int fd =
+		open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *text = NULL;
 	unsigned line;
 	size_t len;
@@ -416,9 +419,11 @@ int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err
 		return mfa_err_set(reterr, -errno, 0, "cannot open: %m");
 	if ((r = mfa_fs_check_fd(fd, false, false)) < 0)
 		return mfa_err_set(reterr, r, 0, "unsafe file (owner, mode or type)");
-	if (!(text = malloc(MFA_CONFIG_MAX_SIZE)))
+	/* + 2: the reader refuses a file that fills its buffer to the last byte but one, and a
+	 * file of MFA_CONFIG_MAX_SIZE bytes is allowed (pam_totp.conf(5): at most 64 KiB). */
+	if (!(text = malloc(MFA_CONFIG_MAX_SIZE + 2)))
 		return -ENOMEM;
-	r = mfa_fs_read_text(fd, text, MFA_CONFIG_MAX_SIZE, &len, &line);
+	r = mfa_fs_read_text(fd, text, MFA_CONFIG_MAX_SIZE + 2, &len, &line);
 	if (r == -EBADMSG)
 		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
 	if (r < 0)

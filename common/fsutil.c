@@ -132,8 +132,10 @@ int mfa_fs_open_subdir(int dir_fd, const char *name, bool create, int *ret_fd)
 
 int mfa_fs_open_regular(int dir_fd, const char *name, int flags, mode_t mode, int *ret_fd)
 {
+	/* O_NONBLOCK: a FIFO in place of a state or lock file would block open() for good; it is
+	 * refused below instead (O_NONBLOCK changes nothing for a regular file). */
 	_cleanup_close_ int fd =
-		openat(dir_fd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+		openat(dir_fd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
 	int r;
 
 	if (fd < 0)

@@ -21,9 +21,9 @@ int mfa_fs_open_dir(const char *path, int *ret_fd);
 /* The same for NAME inside dir_fd; with create, mkdirat(0700) it first when missing. */
 int mfa_fs_open_subdir(int dir_fd, const char *name, bool create, int *ret_fd);
 
-/* openat(dir_fd, name, flags|O_NOFOLLOW|O_CLOEXEC|O_NOCTTY, mode), then fstat: a regular
- * file, owned by geteuid(), (st_mode & 077) == 0. -ELOOP symlink, -EPERM unsafe owner/mode,
- * -EBADFD not a regular file, else -errno from openat. */
+/* openat(dir_fd, name, flags|O_NONBLOCK|O_NOFOLLOW|O_CLOEXEC|O_NOCTTY, mode) (so a FIFO never
+ * blocks the open), then fstat: a regular file, owned by geteuid(), (st_mode & 077) == 0.
+ * -ELOOP symlink, -EPERM unsafe owner/mode, -EBADFD not a regular file, else -errno. */
 int mfa_fs_open_regular(int dir_fd, const char *name, int flags, mode_t mode, int *ret_fd);
 
 /* The checks above on an open fd (check_stat: on what fstat/fstatat returned); want_dir

@@ -246,12 +246,27 @@ static int write_record(int lock_fd, const struct mfa_state *st, uint64_t keep, 
 	return mfa_record_write(lock_fd, &rec, keep, nosync);
 }
 
+/* The epoch of the state file in place, as the record knows it (the newest slot of that file's
+ * identity), else the caller's: st need not come from that file (mfa-resetd resets from a
+ * zeroed state), and the record's slot for it is what a lost rename falls back on. */
+static uint64_t live_epoch(int dir_fd, int lock_fd, const char *fname, uint64_t caller)
+{
+	struct mfa_fs_file_id id;
+	struct mfa_record rec;
+	struct stat sb;
+
+	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return caller;
+	mfa_fs_file_id_of(&sb, &id);
+	return mfa_record_find(lock_fd, same_file, &id, &rec) == 0 ? rec.epoch : caller;
+}
+
 int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
 		    unsigned flags)
 {
 	char fname[MFA_USER_FILE_MAX];
 	_cleanup_(sodium_freep) char *text = NULL;
-	uint64_t old_epoch = st->epoch;
+	uint64_t old_epoch = st->epoch, keep;
 	struct stat sb;
 	size_t len;
 	int r;
@@ -260,6 +275,7 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 		return -ENOLCK;
 	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
 		return r;
+	keep = live_epoch(dir_fd, lock_fd, fname, old_epoch);
 	do
 		randombytes_buf(&st->epoch, sizeof(st->epoch));
 	while (st->epoch == old_epoch || st->epoch == 0);
@@ -276,7 +292,7 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 	 * is not written keeps the old epoch and identity, so it is ignored, never misapplied. */
 	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		mfa_fs_file_id_of(&sb, &st->file);
-		(void)write_record(lock_fd, st, old_epoch, flags & MFA_FS_NOSYNC);
+		(void)write_record(lock_fd, st, keep, flags & MFA_FS_NOSYNC);
 	}
 	return 0;
 }

@@ -274,6 +274,57 @@ static void test_include_of_world_writable_file_is_refused(void **state)
 	mfa_unit_dir_remove(&d);
 }
 
+/* pam_totp.conf(5) says "at most 64 KiB": a file of exactly that size loads (it was refused
+ * up to two bytes below it), one byte more is too large. */
+static void test_config_of_exactly_the_size_bound_loads(void **state)
+{
+	static const char head[] = "issuer = \"x\";\n";
+	static char text[MFA_CONFIG_MAX_SIZE + 1];
+	struct mfa_unit_dir d;
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	mfa_unit_dir_make(&d);
+	memset(text, '#', sizeof(text));
+	memcpy(text, head, sizeof(head) - 1);
+	text[MFA_CONFIG_MAX_SIZE - 1] = '\n';
+	assert_int_equal(mfa_config_load(put(d.path, "c", text, MFA_CONFIG_MAX_SIZE, 0644), &c, &e),
+			 0);
+	assert_string_equal(c.issuer, "x");
+	mfa_config_free(&c);
+	text[MFA_CONFIG_MAX_SIZE] = '\n';
+	assert_int_equal(
+		mfa_config_load(put(d.path, "c", text, MFA_CONFIG_MAX_SIZE + 1, 0644), &c, &e),
+		-EFBIG);
+	mfa_unit_dir_remove(&d);
+}
+
+static int load_path(void *path)
+{
+	struct mfa_config c;
+	int r = mfa_config_load(path, &c, NULL);
+
+	if (r == 0)
+		mfa_config_free(&c);
+	return r;
+}
+
+/* A FIFO in place of the config (or config= pointing at one) hung every login in open()
+ * until something wrote to it; it is refused at once, as any file that is not regular. */
+static void test_fifo_config_is_refused_without_blocking(void **state)
+{
+	struct mfa_unit_dir d;
+	char path[128];
+
+	(void)state;
+	mfa_unit_dir_make(&d);
+	snprintf(path, sizeof(path), "%s/fifo", d.path);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	assert_int_equal(mfa_unit_in_child(load_path, path, 3), -EBADFD);
+	mfa_unit_dir_remove(&d);
+}
+
 /* Every spelling libconfig accepts as an include (leading blanks, tabs) is refused. */
 static void test_include_spellings_are_refused(void **state)
 {
@@ -281,8 +332,12 @@ static void test_include_spellings_are_refused(void **state)
 		"@include \"/dev/null\"\n",
 		"a = 1;\n\t @include\t\"/dev/null\"\n",
 		"issuer = \"x\";\n\n\n@include \"/dev/null\"\n",
+		"totp = {\n@include \"/dev/null\"\n};\n", /* inside a group */
+		"a = 1;\r\n@include \"/dev/null\"\r\n",  /* CRLF lines */
+		"a = 1;\n\r@include \"/dev/null\"\n",     /* CR first (libconfig: an error) */
+		"@include \"/dev/null\"",                  /* no final newline */
 	};
-	static const unsigned lines[] = { 1, 2, 4 };
+	static const unsigned lines[] = { 1, 2, 4, 2, 2, 2, 1 };
 	struct mfa_config c;
 
 	(void)state;
@@ -340,6 +395,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_zero_filled_config_is_an_error),
 	cmocka_unit_test(test_include_of_world_writable_file_is_refused),
 	cmocka_unit_test(test_include_spellings_are_refused),
+	cmocka_unit_test(test_fifo_config_is_refused_without_blocking),
+	cmocka_unit_test(test_config_of_exactly_the_size_bound_loads),
 };
 
 MFA_UNIT_MAIN(tests)

@@ -113,12 +113,46 @@ static void test_store_record_spares_live_epoch(void **state)
 	mfa_state_clear(&a);
 }
 
+static bool of_epoch(const struct mfa_record *rec, const void *epoch)
+{
+	return rec->epoch == *(const uint64_t *)epoch;
+}
+
+/* mfa-resetd resets from a zeroed state (the old one is not read), so the store does not learn
+ * the live file's epoch from its caller. With the live file's newest slot beside a lost
+ * reset's newer record, a second reset overwrote that slot: its rename lost in turn, the live
+ * file had no record left and fell back to its own older last step. */
+static void test_reset_from_zeroed_state_spares_live_slot(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), reset = { 0 };
+	struct mfa_record lost = { .last_step = -1, .status = MFA_STATUS_RESET }, rec;
+	_cleanup_close_ int lk = -1;
+	uint64_t live;
+
+	store(f, "alice", &a);
+	live = a.epoch;
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	a.last_step = 105;
+	assert_int_equal(mfa_state_store_counters(lk, &a), 0);
+	lost.epoch = live ^ 1; /* a batch reset whose rename a crash lost */
+	assert_int_equal(mfa_record_write(lk, &lost, live, false), 0);
+	mfa_state_make_reset(&reset, "root", 1700000000); /* as mfa-resetd does */
+	assert_int_equal(mfa_state_store(f->dfd, lk, "alice", &reset, MFA_FS_NOSYNC), 0);
+	assert_int_equal(mfa_record_find(lk, of_epoch, &live, &rec), 0);
+	assert_int_equal(rec.last_step, 105);
+	mfa_state_clear(&reset);
+	mfa_state_clear(&a);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_torn_write_after_lost_reset_keeps_newest_step, setup,
 					teardown),
 	cmocka_unit_test_setup_teardown(test_torn_write_between_live_slots_keeps_previous, setup,
 					teardown),
 	cmocka_unit_test_setup_teardown(test_store_record_spares_live_epoch, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reset_from_zeroed_state_spares_live_slot, setup,
+					teardown),
 };
 
 MFA_UNIT_MAIN(tests)

@@ -520,6 +520,42 @@ static void test_foreach_skips_temp_and_lock(void **state)
 	assert_int_equal(n, 3);
 }
 
+struct load_arg {
+	int dfd;
+	const char *user;
+};
+
+static int load_user(void *arg)
+{
+	const struct load_arg *a = arg;
+	struct mfa_state st;
+	int r = mfa_state_load(a->dfd, -1, a->user, &st, NULL);
+
+	if (r == 0)
+		mfa_state_clear(&st);
+	return r;
+}
+
+/* A FIFO as a state file, or as the lock file an unlocked read opens, blocked the login in
+ * open() for good. Neither blocks: the state FIFO is refused (not a regular file), and the
+ * lock FIFO is no record, so the file's own values stand. */
+static void test_fifo_state_or_lock_file_never_blocks(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled();
+	_cleanup_close_ int lock_dir = -1;
+
+	assert_int_equal(mkfifoat(f->dfd, "alice", 0600), 0);
+	assert_int_equal(mfa_unit_in_child(load_user, &(struct load_arg){ f->dfd, "alice" }, 3),
+			 -EBADFD);
+	store(f, "bob", &a);
+	assert_int_equal(mfa_state_open_lock_dir(f->dfd, &lock_dir), 0);
+	assert_int_equal(unlinkat(lock_dir, "bob", 0), 0);
+	assert_int_equal(mkfifoat(lock_dir, "bob", 0600), 0);
+	assert_int_equal(mfa_unit_in_child(load_user, &(struct load_arg){ f->dfd, "bob" }, 3), 0);
+	mfa_state_clear(&a);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_round_trip_every_field, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_missing_file_is_enoent, setup, teardown),
@@ -561,6 +597,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_atomic_write_survives_kill, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_lock_excludes_second_process, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_foreach_skips_temp_and_lock, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_fifo_state_or_lock_file_never_blocks, setup,
+					teardown),
 };
 
 MFA_UNIT_MAIN(tests)

@@ -74,6 +74,9 @@ static void test_secret_line_cannot_be_dodged(void **state)
 		HEAD "secret = \"" STARS "\";\n" TAIL,
 		HEAD "group = { secret = \"" B32 "\"; };\n" TAIL,
 		HEAD TAIL,
+		HEAD "secret = \"" B32 "\";\r\n" TAIL,                  /* CRLF: no secret line */
+		HEAD "secret = \"" STARS "\"\n\"\";\nsecret = \"" B32 "\";\n" TAIL, /* 2 lines */
+		HEAD "version = 1;\nsecret = \"" B32 "\";\n" TAIL,      /* duplicate key */
 	};
 	struct mfa_state st;
 

@@ -167,6 +167,79 @@ static void test_listing_removes_stale_temps(void **state)
 	assert_int_equal(stat(target, &sb), 0);
 }
 
+/* A temp name is read as the one user it belongs to, whoever else's name it starts with: the
+ * new form names the whole file, the old one ends in exactly "-" and 12 hex digits. With the
+ * lock of "bob-0123456789ab" held, its temp stays; bob's temps of both forms go. */
+static void test_listing_reads_temp_names_of_prefix_users_apart(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = { .n = 0 };
+	struct stat sb;
+	_cleanup_close_ int lk = -1;
+
+	install(f, "state-valid", ".tmp.bob-0123456789ab");
+	install(f, "state-valid", ".tmp-bob-0123456789ab-0123456789ab");
+	install(f, "state-valid", ".tmp.bob");
+	install(f, "state-valid", ".tmp-bob-0123456789ab"); /* bob's, of an earlier version */
+	assert_int_equal(mfa_state_lock(f->dfd, "bob-0123456789ab", 1000, &lk), 0);
+	assert_int_equal(mfa_state_foreach_user(f->dfd, collect, &s), 0);
+	assert_int_equal(fstatat(f->dfd, ".tmp.bob-0123456789ab", &sb, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(fstatat(f->dfd, ".tmp-bob-0123456789ab-0123456789ab", &sb,
+				 AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(count_prefix(f, ".tmp"), 2);
+}
+
+/* A link (or FIFO) in place of the user's temp file is removed by the next store, never
+ * followed or written through: the link's target is left as it was. */
+static void test_store_removes_link_named_like_its_temp(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state a = enrolled(), b;
+	char target[128], link[128], buf[8] = "";
+	struct stat sb;
+	int fd;
+
+	snprintf(target, sizeof(target), "%s/target", f->dir);
+	snprintf(link, sizeof(link), "%s/.tmp.alice", f->dir);
+	install(f, "state-valid", "target");
+	assert_int_equal(truncate(target, 3), 0);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(mkfifoat(f->dfd, ".tmp.bob", 0600), 0);
+	store(f, "alice", &a);
+	store(f, "bob", &a);
+	assert_int_equal(stat(target, &sb), 0);
+	assert_int_equal(sb.st_size, 3);
+	fd = open(target, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 3);
+	close(fd);
+	assert_int_equal(count_prefix(f, ".tmp"), 0);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &b, NULL), 0);
+	mfa_state_clear(&b);
+	mfa_state_clear(&a);
+}
+
+/* A directory where a temp file would be is nobody's temp: a listing leaves it (and what is
+ * in it), and a store for that user fails closed rather than write elsewhere. */
+static void test_directory_named_like_a_temp_is_left_alone(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = { .n = 0 };
+	struct mfa_state a = enrolled();
+	_cleanup_close_ int lk = -1;
+	struct stat sb;
+
+	assert_int_equal(mkdirat(f->dfd, ".tmp.alice", 0700), 0);
+	assert_int_equal(mkdirat(f->dfd, ".tmp-alice-0123456789ab", 0700), 0);
+	assert_int_equal(mfa_state_foreach_user(f->dfd, collect, &s), 0);
+	assert_int_equal(count_prefix(f, ".tmp"), 2);
+	assert_int_equal(mfa_state_lock(f->dfd, "alice", 1000, &lk), 0);
+	assert_int_equal(mfa_state_store(f->dfd, lk, "alice", &a, 0), -EISDIR);
+	assert_int_equal(fstatat(f->dfd, "alice", &sb, AT_SYMLINK_NOFOLLOW), -1);
+	assert_int_equal(errno, ENOENT);
+	mfa_state_clear(&a);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_long_name_enrolls_loads_and_lists, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_unenforced_long_name_is_not_an_error, setup,
@@ -174,6 +247,12 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_hashed_file_of_other_user_is_refused, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_store_after_crash_leaves_no_temp, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_listing_removes_stale_temps, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_listing_reads_temp_names_of_prefix_users_apart, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_directory_named_like_a_temp_is_left_alone, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_store_removes_link_named_like_its_temp, setup,
+					teardown),
 };
 
 MFA_UNIT_MAIN(tests)

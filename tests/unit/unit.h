@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -53,6 +54,25 @@ static inline void mfa_unit_dir_remove(struct mfa_unit_dir *d)
 		close(d->fd);
 	snprintf(cmd, sizeof(cmd), "chmod -R u+w '%s'; rm -rf '%s'", d->path, d->path);
 	assert_int_equal(system(cmd), 0);
+}
+
+/* fn(arg) run in a child: its result (0 or -errno), or a failed test when it has not returned
+ * within secs seconds (a call that must never block, e.g. on a FIFO). */
+static inline int mfa_unit_in_child(int (*fn)(void *), void *arg, unsigned secs)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(secs);
+		_exit(-fn(arg) & 0xff);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status))
+		fail_msg("still blocked after %u s (or killed by signal %d)", secs,
+			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return -WEXITSTATUS(status);
 }
 
 #define MFA_UNIT_MAIN(tests)                                                                   \
