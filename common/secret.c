@@ -1,8 +1,7 @@
-/* TOTP secrets in sodium guarded memory, base32 (encoded by liboath, decoded here), otpauth://
- * URIs, and recovery codes stored as salted hashes. */
+/* TOTP secrets in sodium guarded memory, base32 through liboath, otpauth:// URIs, and
+ * recovery codes stored as salted hashes. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,7 +70,7 @@ int mfa_secret_from_bytes(const void *bytes, size_t len, struct mfa_secret **ret
 	return 0;
 }
 
-/* Upper case, no spaces, no padding: what b32_decode() reads, in guarded scratch.
+/* Upper case, no spaces, no padding: what liboath's decoder wants, in guarded scratch.
  * '=' is accepted only as trailing padding. */
 static int normalise_b32(const char *b32, char *out, size_t size)
 {
@@ -94,46 +93,6 @@ static int normalise_b32(const char *b32, char *out, size_t size)
 	return n == 0 ? -EINVAL : 0;
 }
 
-/* RFC 4648 §6 base32 of normalise_b32()'s output (upper case, unpadded) into a new secret.
- * Not liboath's oath_base32_decode(): it copies its input, the secret's text, into a heap
- * buffer that it frees without wiping, so every login that loads a state file would leave the
- * secret in the heap of the host process. The bits past the last whole byte are ignored, as
- * liboath does; lengths that no byte string encodes to (1, 3 or 6 mod 8) are refused. */
-static int b32_decode(const char *text, struct mfa_secret **ret_secret)
-{
-	size_t len = strlen(text), n = 0;
-	struct mfa_secret *s = NULL;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	int r;
-
-	if (len % 8 == 1 || len % 8 == 3 || len % 8 == 6 || len * 5 / 8 < 10)
-		return -EINVAL;
-	if ((r = secret_alloc(len * 5 / 8, &s)) < 0)
-		return r;
-	for (; *text; text++) {
-		unsigned char c = (unsigned char)*text;
-
-		if (c >= 'A' && c <= 'Z')
-			acc = (acc << 5) | (uint32_t)(c - 'A');
-		else if (c >= '2' && c <= '7')
-			acc = (acc << 5) | (uint32_t)(c - '2' + 26);
-		else
-			break;
-		if ((bits += 5) >= 8) {
-			bits -= 8;
-			s->bytes[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	sodium_memzero(&acc, sizeof(acc));
-	if (*text) {
-		mfa_secret_free(s);
-		return -EINVAL;
-	}
-	*ret_secret = s;
-	return 0;
-}
-
 int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret)
 {
 	/* Guarded memory, not a locked stack buffer: sodium_mlock() cannot keep an unaligned
@@ -141,13 +100,23 @@ int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret)
 	 * host process that locked them itself. */
 	const size_t scratch_len = 2 * MFA_SECRET_B32_MAX;
 	char *scratch = sodium_malloc(scratch_len);
+	char *raw = NULL;
+	size_t raw_len = 0;
 	int r;
 
 	if (!scratch)
 		return -ENOMEM;
 	r = normalise_b32(b32, scratch, scratch_len);
+	if (r == 0 && oath_base32_decode(scratch, strlen(scratch), &raw, &raw_len) != OATH_OK)
+		r = -EINVAL;
+	if (r == 0 && (raw_len < 10 || raw_len > MFA_SECRET_MAX_BYTES))
+		r = -EINVAL;
 	if (r == 0)
-		r = b32_decode(scratch, ret_secret);
+		r = mfa_secret_from_bytes(raw, raw_len, ret_secret);
+	if (raw) {
+		sodium_memzero(raw, raw_len);
+		free(raw);
+	}
 	sodium_free(scratch);
 	return r;
 }

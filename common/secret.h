@@ -30,9 +30,8 @@ int mfa_secret_init(void);
 int mfa_secret_new(size_t len, struct mfa_secret **ret_secret);
 /* Copies len raw bytes into a new guarded secret (tests, RFC vectors). */
 int mfa_secret_from_bytes(const void *bytes, size_t len, struct mfa_secret **ret_secret);
-/* Decodes base32 (RFC 4648; case-insensitive, spaces and padding allowed) without leaving a
- * copy of the text anywhere. -EINVAL if malformed or decodes to fewer than 10 or more than
- * MFA_SECRET_MAX_BYTES bytes. */
+/* Decodes base32 (liboath; case-insensitive, spaces and padding allowed). -EINVAL if
+ * malformed or decodes to fewer than 10 or more than MFA_SECRET_MAX_BYTES bytes. */
 int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret);
 /* Encodes into buf (unpadded base32, upper case); size >= MFA_SECRET_B32_MAX.
  * buf holds a secret: the caller wipes it (sodium_memzero) after use. */

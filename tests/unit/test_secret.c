@@ -2,25 +2,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include <liboath/oath.h>
 #include <sodium.h>
 
 #include "secret.h"
 #include "unit.h"
-
-/* Linked with -Wl,--wrap=oath_base32_decode: liboath's decoder copies its input into a heap
- * buffer that it frees unwiped, so no secret's text may reach it. */
-static const char *forbidden;
-static unsigned n_leaks;
-
-int __real_oath_base32_decode(const char *in, size_t inlen, char **out, size_t *outlen);
-int __wrap_oath_base32_decode(const char *in, size_t inlen, char **out, size_t *outlen);
-int __wrap_oath_base32_decode(const char *in, size_t inlen, char **out, size_t *outlen)
-{
-	if (forbidden && inlen >= strlen(forbidden) && memmem(in, inlen, forbidden, 8))
-		n_leaks++;
-	return __real_oath_base32_decode(in, inlen, out, outlen);
-}
 
 static const char seed[] = "12345678901234567890";
 static const char seed_b32[] = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -76,59 +61,6 @@ static void test_base32_garbage_refused(void **state)
 	assert_int_equal(mfa_secret_init(), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(mfa_secret_from_base32(bad[i], &s), -EINVAL);
-}
-
-/* Every state file load decodes the secret: before, liboath left its upper-case text in a
- * freed heap block of the host process (sshd, login) on every login. */
-static void test_base32_decode_leaves_no_copy(void **state)
-{
-	struct mfa_secret *s = NULL;
-
-	(void)state;
-	assert_int_equal(mfa_secret_init(), 0);
-	forbidden = seed_b32;
-	n_leaks = 0;
-	assert_int_equal(mfa_secret_from_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq", &s), 0);
-	assert_memory_equal(s->bytes, seed, 20);
-	mfa_secret_free(s);
-	assert_int_equal(mfa_secret_from_base32(seed_b32, &s), 0);
-	mfa_secret_free(s);
-	assert_int_equal(mfa_secret_from_base32("GEZDGNBVGY3TQOJ1GEZDGNBVGY3TQOJQ", &s), -EINVAL);
-	forbidden = NULL;
-	assert_int_equal(n_leaks, 0);
-}
-
-/* The decoder accepts and yields exactly what liboath's would, on random texts of every
- * length (lower case, spaces, invalid letters and impossible lengths included). */
-static void test_base32_decode_agrees_with_liboath(void **state)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abz 0189";
-	char text[128];
-
-	(void)state;
-	assert_int_equal(mfa_secret_init(), 0);
-	for (unsigned i = 0; i < 20000; i++) {
-		size_t len = randombytes_uniform(sizeof(text) - 1), raw_len = 0;
-		struct mfa_secret *s = NULL;
-		char *raw = NULL;
-		int r, want;
-
-		for (size_t k = 0; k < len; k++)
-			text[k] = alphabet[randombytes_uniform(
-				i % 2 ? sizeof(alphabet) - 1 : 32)];
-		text[len] = '\0';
-		want = __real_oath_base32_decode(text, len, &raw, &raw_len) == OATH_OK &&
-		       raw_len >= 10 && raw_len <= MFA_SECRET_MAX_BYTES;
-		r = mfa_secret_from_base32(text, &s);
-		if ((r == 0) != want)
-			fail_msg("'%s': ours %d, liboath %d", text, r, want);
-		if (r == 0) {
-			assert_int_equal(s->len, raw_len);
-			assert_memory_equal(s->bytes, raw, raw_len);
-		}
-		mfa_secret_free(s);
-		free(raw);
-	}
 }
 
 static void test_base32_grouped_by_four(void **state)
@@ -317,8 +249,6 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_base32_round_trip, setup, teardown),
 	cmocka_unit_test(test_base32_lowercase_spaces_padding_accepted),
 	cmocka_unit_test(test_base32_garbage_refused),
-	cmocka_unit_test(test_base32_decode_leaves_no_copy),
-	cmocka_unit_test(test_base32_decode_agrees_with_liboath),
 	cmocka_unit_test_setup_teardown(test_base32_grouped_by_four, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_uri_plain, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_uri_awkward_issuer_and_account, setup, teardown),
