@@ -53,6 +53,19 @@ static int checked(pam_handle_t *pamh)
 	return strcmp(user, seen) == 0;
 }
 
+/* cron and atd (Debian's /etc/pam.d/cron and atd include common-auth) establish credentials
+ * for a job with no conversation function and no pam_authenticate: nobody was asked for a
+ * code, so no enrollment can have been confirmed and lost, and refusing would stop the jobs of
+ * every enforced user who has not enrolled yet or whose token was just reset. An application
+ * that authenticates a person has a conversation (sshd sets one before pam_setcred). */
+static bool has_conversation(pam_handle_t *pamh)
+{
+	const struct pam_conv *conv = NULL;
+
+	return pam_get_item(pamh, PAM_CONV, (const void **)&conv) == PAM_SUCCESS && conv &&
+	       conv->conv;
+}
+
 /* Nothing pending at pam_setcred: an enforced user without a token, or with a pending reset,
  * authenticated without a token being saved (the enrollment happened in another process, as
  * under sshd without the account line, or pam_totp's auth line was skipped). */
@@ -62,7 +75,7 @@ static int check_saved(struct totp_ctx *ctx)
 	int enforced = -1, r;
 	bool have = false;
 
-	if (checked(ctx->pamh))
+	if (checked(ctx->pamh) || !has_conversation(ctx->pamh))
 		return PAM_SUCCESS;
 	r = totp_lookup(ctx, &st, &have, &enforced);
 	if (r == PAM_USER_UNKNOWN)

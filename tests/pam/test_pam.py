@@ -504,6 +504,37 @@ def test_setcred_without_pending_refuses_unenrolled(e):
     check(e.login("alice", ops="delcred").code == PAM_SUCCESS, "PAM_DELETE_CRED refused")
 
 
+# Debian 12's /etc/pam.d/cron and /etc/pam.d/atd include common-auth: cron and atd call
+# pam_acct_mgmt, then pam_setcred(PAM_ESTABLISH_CRED | PAM_SILENT) and give up the job when it
+# fails, with no conversation function (pam_start's conv is {NULL}; cron 3.0pl1-162, at 3.2.5)
+# and no pam_authenticate. common-auth as pam-auth-update writes it, pam_unix's place taken by
+# pam_permit.
+CRON_STACK = ("auth [success=1 default=ignore] pam_permit.so\n"
+              "auth requisite pam_deny.so\n"
+              "auth required pam_permit.so\n"
+              "auth required {module} {args}\n"
+              "account required pam_permit.so\n"
+              "account required {module} {args}\n")
+
+
+def test_cron_and_at_jobs_run_for_users_without_a_token(e):
+    """A job is not a login: nobody was asked for a code, so nothing can have been enrolled
+    and lost. An enforced user who has not enrolled yet, or whose token an administrator has
+    just reset, keeps their cron and at jobs."""
+    e.close()
+    e.__init__(stack=CRON_STACK)
+    for user in ("alice", "bob"):
+        r = e.login(user, flags=["-n", "-s"], ops="acct,cred")
+        check(r.code == PAM_SUCCESS, "job of %s refused" % user, r)
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    r = e.login("alice", flags=["-n", "-s"], ops="acct,cred")
+    check(r.code == PAM_SUCCESS, "job refused after a reset", r)
+    check(not r.logged("result=refused"), "refusal logged", r)
+    # what is still refused: a login (with a conversation) that never saved the token
+    r = e.login("alice", ops="cred")
+    check(r.code == PAM_CRED_ERR, "a login with an unsaved enrollment got credentials", r)
+
+
 def test_account_without_pending_is_ignored(e):
     """pam_acct_mgmt with nothing pending says nothing (PAM_IGNORE): the other account
     modules decide, so `account required pam_unix.so` + pam_totp works for everybody."""
