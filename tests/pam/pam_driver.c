@@ -16,7 +16,8 @@
  *                  "auth,cred": the least an application does after a success; it is what
  *                  writes a confirmed enrollment for a service without an account line):
  *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
- *                  (DELETE), pause ("PAUSED", then wait for a line on stdin); each prints
+ *                  (DELETE), user=NAME (pam_set_item PAM_USER), pause ("PAUSED", then
+ *                  wait for a line on stdin); each prints
  *                  "OP name code". Like an application, it stops at the first failure
  *                  (RESULT is that code, else the last one's), unless -c (a careless
  *                  application that goes on). */
@@ -145,6 +146,8 @@ static int run_op(pam_handle_t *pamh, const char *op, int flags)
 		return pam_setcred(pamh, flags | PAM_ESTABLISH_CRED);
 	if (strcmp(op, "delcred") == 0)
 		return pam_setcred(pamh, flags | PAM_DELETE_CRED);
+	if (strncmp(op, "user=", 5) == 0) /* the application switches users */
+		return pam_set_item(pamh, PAM_USER, op + 5);
 	if (strcmp(op, "pause") == 0) {
 		printf("PAUSED\n");
 		fflush(stdout);

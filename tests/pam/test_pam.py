@@ -467,6 +467,44 @@ def test_second_authenticate_drops_pending(e):
     check(r.ops[3][1] == PAM_CRED_ERR, "setcred let an unsaved enrollment in", r)
 
 
+def test_user_switched_after_authenticate_saves_nothing(e):
+    """The application changes PAM_USER between pam_authenticate and pam_acct_mgmt: alice's
+    confirmed token is written neither for bob nor for alice; switched back, it is alice's."""
+    r = e.login("alice", "enroll:0", flags=["-c"], ops="auth,user=bob,acct,cred")
+    check(r.ops == [("auth", PAM_SUCCESS), ("acct", PAM_PERM_DENIED), ("cred", PAM_SUCCESS)],
+          "ops", r)
+    check(e.show("alice") == "absent" and e.show("bob") == "absent", "written", e.show("bob"))
+    check(r.logged("event=enroll", "user='alice'", "result=error", "reason=user-changed"),
+          "not logged", r)
+    check(r.recovery_codes() == [], "recovery codes shown", r)
+    # bob (not enforced) was checked by pam_authenticate; the check is not alice's
+    r = e.login("bob", flags=["-c"], ops="auth,user=alice,cred")
+    check(r.ops[-1][1] != PAM_SUCCESS, "alice got credentials on bob's check", r)
+    r = e.login("alice", "enroll:0", ops="auth,user=bob,user=alice,acct,cred")
+    check(r.code == PAM_SUCCESS and e.show("alice").startswith("status=enrolled"), "alice", r)
+
+
+def test_second_module_line_cannot_drop_an_enrollment_into_a_login(e):
+    """Two pam_totp auth lines with different config= (the second enforcing nobody): the
+    second drops what the first confirmed. The login must then not pass as if alice needed
+    nothing: pam_setcred refuses her, since no token was saved."""
+    module = os.environ["PAM_TOTP_MODULE"]
+    other = os.path.join(e.dir, "other.conf")
+    os.mkdir(os.path.join(e.dir, "state2"), 0o700)
+    with open(other, "w") as f:
+        f.write(CONFIG.format(state_dir=os.path.join(e.dir, "state2"), allow="true",
+                              expires=0).replace('"mfa-users"', '"nosuchgroup"'))
+    with open(os.path.join(e.dir, "pam.d", SERVICE), "w") as f:
+        f.write("auth required {m} config={a}\nauth optional {m} config={b}\n"
+                "account required pam_permit.so\naccount required {m} config={a}\n"
+                .format(m=module, a=e.config, b=other))
+    r = e.login("alice", "enroll:0")
+    check(r.key(), "enrollment not reached", r)
+    if e.show("alice") == "absent":
+        check(r.code != PAM_SUCCESS, "logged in without a saved token", r)
+        check(r.logged("event=setcred", "user='alice'", "result=refused"), "not logged", r)
+
+
 def test_stale_pending_not_written(e):
     # enrolled meanwhile (another login of the same user, or an administrator's tool)
     p, r = pause_after(e, "alice", "auth,pause,acct,cred", "enroll:0")
