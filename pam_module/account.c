@@ -73,6 +73,7 @@ static int check_saved(struct totp_ctx *ctx)
 {
 	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	int enforced = -1, r;
+	struct mfa_event ev;
 	bool have = false;
 
 	if (checked(ctx->pamh) || !has_conversation(ctx->pamh))
@@ -86,10 +87,8 @@ static int check_saved(struct totp_ctx *ctx)
 		return PAM_SUCCESS;
 	totp_error(ctx, "No authenticator token was saved for this account; contact an "
 			"administrator.");
-	pam_syslog(ctx->pamh, LOG_ERR,
-		   "event=setcred user='%s' result=refused reason=enrollment-not-saved "
-		   "hint='the service needs \"account required pam_totp.so\"'",
-		   ctx->user);
+	ev = totp_event("setcred", ctx->user, "refused", "enrollment-not-saved");
+	totp_log_extra(ctx, LOG_ERR, &ev, "hint='the service needs \"account required pam_totp.so\"'");
 	return PAM_CRED_ERR;
 }
 

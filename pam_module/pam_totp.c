@@ -187,10 +187,13 @@ int totp_lookup(struct totp_ctx *ctx, struct mfa_state *st, bool *ret_have, int 
 	if (dir_r < 0)
 		return fail(ctx, "state-dir", dir_r);
 	if (r < 0) {
+		struct mfa_event ev = totp_event("auth", ctx->user, "error", "state");
+		char line[32];
+
 		/* err.msg is not logged: a parser message may quote the secret's line */
-		pam_syslog(ctx->pamh, LOG_ERR,
-			   "event=auth user='%s' result=error reason=state line=%u error='%s'",
-			   ctx->user, err.line, strerror(-r));
+		snprintf(line, sizeof(line), "line=%u", err.line);
+		ev.error = r;
+		totp_log_extra(ctx, LOG_ERR, &ev, line);
 		return totp_pam_code(r);
 	}
 	*ret_have = true;

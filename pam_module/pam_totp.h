@@ -91,6 +91,9 @@ void totp_checked_clear(pam_handle_t *pamh);
 /* pamerr.c */
 int totp_pam_code(int r);
 void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev);
+/* the same, then extra (text of the module's own, never a name or anything a user chose) */
+void totp_log_extra(struct totp_ctx *ctx, int prio, const struct mfa_event *ev,
+		    const char *extra);
 
 /* verify.c: an enrolled user answers the prompt. */
 /* st: the decision read; refreshed under the user's lock before the code is checked. */

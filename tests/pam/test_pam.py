@@ -660,6 +660,39 @@ def test_login_events_carry_rhost_and_tty(e):
     check(r.logged("event=verify", "result=fail", "rhost='198.51.100.7'"), "failure", r)
 
 
+def test_every_log_line_escapes_the_user_name(e):
+    """A name NSS knows may hold a quote or a backslash: every line the module writes (here
+    the setcred refusal and the unreadable state) escapes it like the others, so that no
+    field can be forged (a fail2ban pattern rhost='...' must find the real host), and carries
+    rhost and tty."""
+    user = "o'x\\rhost='192.0.2.66'"
+    passwd = os.path.join(e.dir, "passwd")
+    shutil.copy(os.path.join(os.environ["PAM_TEST_DIR"], "passwd"), passwd)
+    with open(passwd, "a") as f:
+        f.write("%s:x:1010:1010::/home/x:/bin/sh\n" % user)
+    e.env["NSS_WRAPPER_PASSWD"] = passwd
+    with open(e.config) as f:
+        cfg = f.read()
+    with open(e.config, "w") as f:
+        f.write(cfg.replace("users = []", 'users = [ "%s" ]' % user.replace("\\", "\\\\")))
+    quoted = "user='o\\'x\\\\rhost=\\'192.0.2.66\\''"
+    where = ("rhost='203.0.113.5'", "tty='/dev/pts/7'")
+    r = e.login(user, ops="cred", flags=["-r", "203.0.113.5", "-t", "/dev/pts/7"])
+    check(r.code == PAM_CRED_ERR, "setcred", r)
+    check(r.logged("event=setcred", quoted, "reason=enrollment-not-saved", *where),
+          "setcred line not escaped", r)
+    e.tool("reset", e.state_dir, user, "root", 0)  # then find its file (names are encoded)
+    files = [n for n in os.listdir(e.state_dir) if not n.startswith(".")]
+    check(len(files) == 1, "state files", files)
+    with open(os.path.join(e.state_dir, files[0]), "w") as f:
+        f.write("garbage\n")
+    r = e.login(user, "code:0", flags=["-r", "203.0.113.5", "-t", "/dev/pts/7"])
+    check(r.code in FAIL_CLOSED, "corrupt state", r)
+    check(r.logged("event=auth", quoted, "result=error", "reason=state", *where),
+          "state line not escaped", r)
+    check(not any("user='o'x" in l for l in r.log), "raw name logged", r)
+
+
 def test_lockout_logs_the_real_count(e):
     e.enroll("alice")
     for i in range(1, 4):
