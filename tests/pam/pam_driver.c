@@ -1,7 +1,7 @@
 /* A PAM application for the tests: runs pam_authenticate() for one user of one service and
  * answers each prompt from the next argument. It prints every message it receives
  * ("INFO text", "ERROR text", "PROMPT text"), each call opened by "CALL n", and finally
- * "RESULT <code> <name>".
+ * "RESULT <code> <name>"; each answer given is printed as "ANSWERED text".
  *
  * Answers: lit:TEXT       TEXT as typed
  *          code:N         the TOTP code of step now+N for the key given with -k
@@ -121,6 +121,8 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 			/* a person presses Enter at a prompt that shows what they typed */
 			if (!r[i].resp && msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
 				r[i].resp = strdup("");
+			if (r[i].resp) /* the test checks that no log line holds it */
+				printf("ANSWERED %s\n", r[i].resp);
 			if (!r[i].resp) {
 				for (int j = 0; j < i; j++)
 					free(r[j].resp);

@@ -81,6 +81,19 @@ class Result:
     def recovery_codes(self):
         return [c for line in self.info for c in re.findall(r"^  ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})$", line)]
 
+    def leaked(self):
+        """The secrets of this run (the test keys, the key shown, every answer typed, the
+        recovery codes shown) that a log line of the module holds."""
+        shown = [m[5:].split(" (")[0] for m in self.info if m.startswith("Key: ")]
+        words = [KEY, OTHER_KEY] + shown + [k.replace(" ", "") for k in shown]
+        words += [c for c in re.findall(r"^ANSWERED (.*)$", self.out, re.M) if c]
+        words += self.recovery_codes() + [c.replace("-", "") for c in self.recovery_codes()]
+        found = []
+        for w in set(words):
+            pattern = r"(?<![0-9A-Za-z])%s(?![0-9A-Za-z])" % re.escape(w)
+            found += [(w, line) for line in self.log if re.search(pattern, line, re.I)]
+        return found
+
     def __str__(self):
         return "code=%s\nstdout:\n%s\nstderr:\n%s" % (self.code, self.out, self.err)
 
@@ -143,6 +156,7 @@ class Env:
         r = Result(p.stdout, p.stderr)
         check(p.returncode == 0, "driver exited %d" % p.returncode, r)
         check(r.code is not None, "no result", r)
+        check(not r.leaked(), "a secret in the log: %s" % r.leaked(), r)
         return r
 
     def start(self, user, *answers, key=KEY, ops=APP, flags=()):
@@ -357,7 +371,9 @@ def hold_enrollment(e, user):
 
 def finish(p, answer):
     out, err = p.communicate(answer + "\n", timeout=120)
-    return Result(out, err)
+    r = Result(out, err)
+    check(not r.leaked(), "a secret in the log: %s" % r.leaked(), r)
+    return r
 
 
 def test_enrollment_race_with_other_enrollment(e):
