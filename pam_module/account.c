@@ -121,8 +121,10 @@ PAM_EXTERN TOTP_PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int arg
 		return PAM_SUCCESS;
 	totp_args_parse(pamh, flags, argc, argv, &ctx.args);
 	r = totp_pending_save(&ctx);
+	/* only establishing credentials ends a login; sudo reinitializes them for the target
+	 * user (sudo -u), which is nobody's enrollment */
 	if (r == -ENOENT)
-		r = check_saved(&ctx);
+		r = (op & PAM_ESTABLISH_CRED) || op == 0 ? check_saved(&ctx) : PAM_SUCCESS;
 	else
 		r = r == 0 ? PAM_SUCCESS : PAM_CRED_ERR;
 	totp_ctx_done(&ctx);

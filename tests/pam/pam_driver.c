@@ -16,7 +16,7 @@
  *                  "auth,cred": the least an application does after a success; it is what
  *                  writes a confirmed enrollment for a service without an account line):
  *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
- *                  (DELETE), user=NAME (pam_set_item PAM_USER), pause ("PAUSED", then
+ *                  (DELETE), recred (REINITIALIZE), user=NAME (pam_set_item PAM_USER), pause ("PAUSED", then
  *                  wait for a line on stdin); each prints
  *                  "OP name code". Like an application, it stops at the first failure
  *                  (RESULT is that code, else the last one's), unless -c (a careless
@@ -146,6 +146,8 @@ static int run_op(pam_handle_t *pamh, const char *op, int flags)
 		return pam_acct_mgmt(pamh, flags);
 	if (strcmp(op, "cred") == 0)
 		return pam_setcred(pamh, flags | PAM_ESTABLISH_CRED);
+	if (strcmp(op, "recred") == 0)
+		return pam_setcred(pamh, flags | PAM_REINITIALIZE_CRED);
 	if (strcmp(op, "delcred") == 0)
 		return pam_setcred(pamh, flags | PAM_DELETE_CRED);
 	if (strncmp(op, "user=", 5) == 0) /* the application switches users */

@@ -589,6 +589,20 @@ def test_cron_and_at_jobs_run_for_users_without_a_token(e):
     check(r.code == PAM_CRED_ERR, "a login with an unsaved enrollment got credentials", r)
 
 
+def test_sudo_to_a_user_without_a_token_is_not_told_of_a_lost_enrollment(e):
+    """sudo -u alice (sudo 1.9 of Debian 12): pam_acct_mgmt for the caller, then PAM_USER set
+    to the target and pam_setcred(PAM_REINITIALIZE_CRED), whose failure sudo ignores. That is
+    no login of alice: the caller is not told that alice's token was not saved, nothing is
+    logged as refused. A pending enrollment is still written by REINITIALIZE."""
+    for target in ("alice", "root"):
+        r = e.login("bob", ops="acct,user=%s,recred" % target)
+        check(r.code == PAM_SUCCESS and r.errors == [], "sudo -u %s" % target, r)
+        check(not r.logged("result=refused"), "refusal logged", r)
+    r = e.login("alice", "enroll:0", ops="auth,recred")
+    check(r.code == PAM_SUCCESS and e.show("alice").startswith("status=enrolled"),
+          "REINITIALIZE did not write the pending token", r)
+
+
 def test_account_without_pending_is_ignored(e):
     """pam_acct_mgmt with nothing pending says nothing (PAM_IGNORE): the other account
     modules decide, so `account required pam_unix.so` + pam_totp works for everybody."""
