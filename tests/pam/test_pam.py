@@ -804,6 +804,39 @@ def test_tty_enrollment_screen_fits_80x24(e):
                   for r in qr), "no four-module quiet zone", "\n".join(qr))
 
 
+def test_enrollment_screen_with_the_longest_names(e):
+    """The longest issuer (64 bytes, each percent-encoded) and account (128 bytes): the QR
+    code is drawn within 80 columns or left out, and what follows it (key, URI, what to do,
+    prompt) still fits 24 rows of 80 columns, so the key never scrolls away."""
+    user = ("x" * 127) + "y"
+    passwd = os.path.join(e.dir, "passwd")
+    shutil.copy(os.path.join(os.environ["PAM_TEST_DIR"], "passwd"), passwd)
+    with open(passwd, "a") as f:
+        f.write("%s:x:1010:1010::/home/x:/bin/sh\n" % user)
+    e.env["NSS_WRAPPER_PASSWD"] = passwd
+    with open(e.config) as f:
+        cfg = f.read()
+    for issuer in ("\u00e9" * 32, "Q" * 20):
+        with open(e.config, "w") as f:
+            f.write(cfg.replace('"Test Corp"', '"%s"' % issuer)
+                    .replace("users = []", 'users = [ "%s" ]' % user))
+        if os.path.exists(e.state_file(user)):
+            os.unlink(e.state_file(user))
+        r = e.login(user, "enroll:0")
+        check(r.code == PAM_SUCCESS and r.key(), "enrollment with long names", r)
+        lines = r.out.split("\n")
+        blocks = [l for l in lines if re.search("[\u2580\u2584\u2588]", l)]
+        check(all(len(l.replace("INFO ", "", 1)) <= 80 for l in blocks), "QR wider than 80",
+              "\n".join(blocks))
+        first = next(i for i, l in enumerate(lines) if l.startswith("INFO Key: "))
+        prompt = next(i for i, l in enumerate(lines) if l.startswith("PROMPT Verification"))
+        tail = [l.split(" ", 1)[1] for l in lines[first:prompt + 1] if l.startswith(("INFO ", "PROMPT "))]
+        rows = sum(max(1, -(-len(t) // 80)) for t in tail)
+        check(rows <= 24, "key to prompt takes %d rows" % rows, "\n".join(tail))
+        uri = next(t for t in tail if t.startswith("URI: otpauth://"))
+        check("secret=" + r.key() in uri and user in uri, "URI incomplete", uri)
+
+
 # --- policy ---------------------------------------------------------------------------
 
 def test_group_enforced_vs_non_member(e):
