@@ -372,6 +372,7 @@ def hold_enrollment(e, user):
 def finish(p, answer):
     out, err = p.communicate(answer + "\n", timeout=120)
     r = Result(out, err)
+    check(p.returncode == 0, "driver exited %d" % p.returncode, r)  # valgrind: 42
     check(not r.leaked(), "a secret in the log: %s" % r.leaked(), r)
     return r
 
