@@ -88,7 +88,8 @@ static int check_saved(struct totp_ctx *ctx)
 	totp_error(ctx, "No authenticator token was saved for this account; contact an "
 			"administrator.");
 	ev = totp_event("setcred", ctx->user, "refused", "enrollment-not-saved");
-	totp_log_extra(ctx, LOG_ERR, &ev, "hint='the service needs \"account required pam_totp.so\"'");
+	totp_log_extra(ctx, LOG_ERR, &ev,
+		       "hint='the service needs \"account required pam_totp.so\"'");
 	return PAM_CRED_ERR;
 }
 

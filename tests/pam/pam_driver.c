@@ -16,8 +16,8 @@
  *                  "auth,cred": the least an application does after a success; it is what
  *                  writes a confirmed enrollment for a service without an account line):
  *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
- *                  (DELETE), recred (REINITIALIZE), user=NAME (pam_set_item PAM_USER), pause ("PAUSED", then
- *                  wait for a line on stdin); each prints
+ *                  (DELETE), recred (REINITIALIZE), user=NAME (pam_set_item PAM_USER),
+ *                  pause ("PAUSED", then wait for a line on stdin); each prints
  *                  "OP name code". Like an application, it stops at the first failure
  *                  (RESULT is that code, else the last one's), unless -c (a careless
  *                  application that goes on). */

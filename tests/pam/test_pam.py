@@ -831,7 +831,8 @@ def test_enrollment_screen_with_the_longest_names(e):
               "\n".join(blocks))
         first = next(i for i, l in enumerate(lines) if l.startswith("INFO Key: "))
         prompt = next(i for i, l in enumerate(lines) if l.startswith("PROMPT Verification"))
-        tail = [l.split(" ", 1)[1] for l in lines[first:prompt + 1] if l.startswith(("INFO ", "PROMPT "))]
+        tail = [l.split(" ", 1)[1] for l in lines[first:prompt + 1]
+                if l.startswith(("INFO ", "PROMPT "))]
         rows = sum(max(1, -(-len(t) // 80)) for t in tail)
         check(rows <= 24, "key to prompt takes %d rows" % rows, "\n".join(tail))
         uri = next(t for t in tail if t.startswith("URI: otpauth://"))
