@@ -1057,7 +1057,7 @@ class Sshd:
     """A real sshd on loopback whose PAM stack comes from e's pam.d (pam_wrapper); its log
     (pam_syslog lines included) goes to a file. Needs root and sshd (else: skipped)."""
 
-    def __init__(self, e, account):
+    def __init__(self, e, account, methods="keyboard-interactive"):
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         if os.geteuid() != 0 or not os.path.exists(sshd) or not shutil.which("ssh"):
             print("SKIP: needs root, sshd and ssh")
@@ -1074,7 +1074,14 @@ class Sshd:
                         os.path.join(e.dir, "hostkey")], check=True)
         self.port = free_port()
         with open(os.path.join(e.dir, "sshd_config"), "w") as f:
-            f.write(SSHD_CONFIG.format(port=self.port, dir=e.dir))
+            text = SSHD_CONFIG.format(port=self.port, dir=e.dir).replace(
+                "AuthenticationMethods keyboard-interactive",
+                "AuthenticationMethods " + methods)
+            if methods == "publickey":  # the first value of a keyword wins
+                text = text.replace("PubkeyAuthentication no", "PubkeyAuthentication yes\n"
+                                    "StrictModes no\nAuthorizedKeysFile %s/authorized_keys"
+                                    % e.dir)
+            f.write(text)
         with open(os.path.join(e.dir, "askpass"), "w") as f:
             f.write(ASKPASS.format(dir=e.dir, tool=os.environ["STATE_TOOL"]))
         os.chmod(os.path.join(e.dir, "askpass"), 0o700)
@@ -1152,6 +1159,29 @@ def test_sshd_without_account_line_fails_closed(e):
     finally:
         d.close()
     check("reason=enrollment-not-saved" in d.log(), "not logged", d.log()[-3000:])
+
+
+def test_sshd_public_key_only_login_of_a_user_without_a_token(e):
+    """A public-key-only login (no keyboard-interactive) of an enforced user who has no token
+    yet never reached pam_totp's authentication: sshd calls pam_setcred, and acts on its
+    failure only when PAM authenticated the user, so the login goes on (pam_totp logs it)."""
+    d = Sshd(e, "account required pam_permit.so\naccount required %s config=%s"
+             % (os.environ["PAM_TOTP_MODULE"], e.config), methods="publickey")
+    try:
+        key = os.path.join(e.dir, "id")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        shutil.copy(key + ".pub", os.path.join(e.dir, "authorized_keys"))
+        p = subprocess.run(
+            ["ssh", "-F", "/dev/null", "-i", key, "-o", "StrictHostKeyChecking=no", "-o",
+             "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+             "-p", str(d.port), "root@127.0.0.1", "echo", "LOGGED-IN"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0 and "LOGGED-IN" in p.stdout, "public key login refused",
+              p.stderr)
+        check(e.show("root") == "absent", "a token appeared", e.show("root"))
+    finally:
+        d.close()
+    check("event=setcred user='root'" in d.log(), "setcred not reached", d.log()[-3000:])
 
 
 def main():
