@@ -53,6 +53,19 @@ static int checked(pam_handle_t *pamh)
 	return strcmp(user, seen) == 0;
 }
 
+/* cron and atd (Debian's /etc/pam.d/cron and atd include common-auth) establish credentials
+ * for a job with no conversation function and no pam_authenticate: nobody was asked for a
+ * code, so no enrollment can have been confirmed and lost, and refusing would stop the jobs of
+ * every enforced user who has not enrolled yet or whose token was just reset. An application
+ * that authenticates a person has a conversation (sshd sets one before pam_setcred). */
+static bool has_conversation(pam_handle_t *pamh)
+{
+	const struct pam_conv *conv = NULL;
+
+	return pam_get_item(pamh, PAM_CONV, (const void **)&conv) == PAM_SUCCESS && conv &&
+	       conv->conv;
+}
+
 /* Nothing pending at pam_setcred: an enforced user without a token, or with a pending reset,
  * authenticated without a token being saved (the enrollment happened in another process, as
  * under sshd without the account line, or pam_totp's auth line was skipped). */
@@ -60,9 +73,10 @@ static int check_saved(struct totp_ctx *ctx)
 {
 	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	int enforced = -1, r;
+	struct mfa_event ev;
 	bool have = false;
 
-	if (checked(ctx->pamh))
+	if (checked(ctx->pamh) || !has_conversation(ctx->pamh))
 		return PAM_SUCCESS;
 	r = totp_lookup(ctx, &st, &have, &enforced);
 	if (r == PAM_USER_UNKNOWN)
@@ -73,10 +87,9 @@ static int check_saved(struct totp_ctx *ctx)
 		return PAM_SUCCESS;
 	totp_error(ctx, "No authenticator token was saved for this account; contact an "
 			"administrator.");
-	pam_syslog(ctx->pamh, LOG_ERR,
-		   "event=setcred user='%s' result=refused reason=enrollment-not-saved "
-		   "hint='the service needs \"account required pam_totp.so\"'",
-		   ctx->user);
+	ev = totp_event("setcred", ctx->user, "refused", "enrollment-not-saved");
+	totp_log_extra(ctx, LOG_ERR, &ev,
+		       "hint='the service needs \"account required pam_totp.so\"'");
 	return PAM_CRED_ERR;
 }
 
@@ -109,8 +122,10 @@ PAM_EXTERN TOTP_PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int arg
 		return PAM_SUCCESS;
 	totp_args_parse(pamh, flags, argc, argv, &ctx.args);
 	r = totp_pending_save(&ctx);
+	/* only establishing credentials ends a login; sudo reinitializes them for the target
+	 * user (sudo -u), which is nobody's enrollment */
 	if (r == -ENOENT)
-		r = check_saved(&ctx);
+		r = (op & PAM_ESTABLISH_CRED) || op == 0 ? check_saved(&ctx) : PAM_SUCCESS;
 	else
 		r = r == 0 ? PAM_SUCCESS : PAM_CRED_ERR;
 	totp_ctx_done(&ctx);

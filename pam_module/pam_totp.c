@@ -187,10 +187,13 @@ int totp_lookup(struct totp_ctx *ctx, struct mfa_state *st, bool *ret_have, int 
 	if (dir_r < 0)
 		return fail(ctx, "state-dir", dir_r);
 	if (r < 0) {
+		struct mfa_event ev = totp_event("auth", ctx->user, "error", "state");
+		char line[32];
+
 		/* err.msg is not logged: a parser message may quote the secret's line */
-		pam_syslog(ctx->pamh, LOG_ERR,
-			   "event=auth user='%s' result=error reason=state line=%u error='%s'",
-			   ctx->user, err.line, strerror(-r));
+		snprintf(line, sizeof(line), "line=%u", err.line);
+		ev.error = r;
+		totp_log_extra(ctx, LOG_ERR, &ev, line);
 		return totp_pam_code(r);
 	}
 	*ret_have = true;
@@ -203,17 +206,21 @@ PAM_EXTERN TOTP_PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, in
 	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
 	struct totp_ctx ctx = {.pamh = pamh, .dir_fd = -1};
 	int enforced = -1, r;
-	bool have = false;
+	bool have = false, dropped;
 
 	/* what an earlier call on this handle confirmed or checked no longer counts */
-	totp_pending_drop(pamh);
+	dropped = totp_pending_drop(pamh);
 	totp_checked_clear(pamh);
 	totp_args_parse(pamh, flags, argc, argv, &ctx.args);
 	r = totp_lookup(&ctx, &st, &have, &enforced);
 	if (r == PAM_SUCCESS)
 		r = decide(&ctx, enforced, have ? &st : NULL);
-	/* a verified code or a user MFA does not concern: pam_sm_setcred need not look again */
-	if (r == PAM_IGNORE || (r == PAM_SUCCESS && have && st.status == MFA_STATUS_ENROLLED))
+	/* a verified code or a user MFA does not concern: pam_sm_setcred need not look again;
+	 * unless an enrollment was just dropped, which an earlier pam_totp line of this same
+	 * stack (another config=) may have confirmed: pam_sm_setcred must then look, or that
+	 * user would pass on a token that was never saved */
+	if (!dropped &&
+	    (r == PAM_IGNORE || (r == PAM_SUCCESS && have && st.status == MFA_STATUS_ENROLLED)))
 		totp_checked_set(pamh);
 	totp_ctx_done(&ctx);
 	return r;

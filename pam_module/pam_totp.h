@@ -91,6 +91,9 @@ void totp_checked_clear(pam_handle_t *pamh);
 /* pamerr.c */
 int totp_pam_code(int r);
 void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev);
+/* the same, then extra (text of the module's own, never a name or anything a user chose) */
+void totp_log_extra(struct totp_ctx *ctx, int prio, const struct mfa_event *ev,
+		    const char *extra);
 
 /* verify.c: an enrolled user answers the prompt. */
 /* st: the decision read; refreshed under the user's lock before the code is checked. */
@@ -110,7 +113,8 @@ void totp_show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE
 int totp_pending_keep(struct totp_ctx *ctx, const struct mfa_state *st, struct mfa_secret **sec,
 		      int64_t step);
 int totp_pending_save(struct totp_ctx *ctx);
-void totp_pending_drop(pam_handle_t *pamh);
+/* true when something was pending (and is now dropped) */
+bool totp_pending_drop(pam_handle_t *pamh);
 
 /* qr.c: the URI as UTF-8 half-block lines into a sodium_malloc()ed string (free with
  * mfa_secret_free_string()). -ENOTSUP without libqrencode, -E2BIG too big for a terminal. */

@@ -26,7 +26,8 @@ int totp_pam_code(int r)
 
 /* Every event of the module is about a login: where it came from goes with it (PAM_RHOST,
  * PAM_TTY; set by the application, escaped by mfa_log_format), for fail2ban and auditors. */
-void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *event)
+void totp_log_extra(struct totp_ctx *ctx, int prio, const struct mfa_event *event,
+		    const char *extra)
 {
 	struct mfa_event ev = *event;
 	const void *item;
@@ -39,5 +40,10 @@ void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *event)
 	if (pam_get_item(ctx->pamh, PAM_TTY, &item) == PAM_SUCCESS)
 		ev.tty = item;
 	mfa_log_format(&ev, line, sizeof(line));
-	pam_syslog(ctx->pamh, prio, "%s", line);
+	pam_syslog(ctx->pamh, prio, "%s%s%s", line, extra ? " " : "", extra ? extra : "");
+}
+
+void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *event)
+{
+	totp_log_extra(ctx, prio, event, NULL);
 }

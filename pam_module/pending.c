@@ -52,10 +52,14 @@ static void pending_cleanup(pam_handle_t *pamh, void *data, int error_status)
 	pending_free(data);
 }
 
-void totp_pending_drop(pam_handle_t *pamh)
+bool totp_pending_drop(pam_handle_t *pamh)
 {
+	const void *p = NULL;
+	bool was = pam_get_data(pamh, PENDING_DATA, &p) == PAM_SUCCESS && p;
+
 	/* replacing the entry runs pending_cleanup() on the old one */
 	(void)pam_set_data(pamh, PENDING_DATA, NULL, NULL);
+	return was;
 }
 
 static void log_enroll(struct totp_ctx *ctx, const char *user, int prio, const char *result,

@@ -1,7 +1,7 @@
 /* A PAM application for the tests: runs pam_authenticate() for one user of one service and
  * answers each prompt from the next argument. It prints every message it receives
  * ("INFO text", "ERROR text", "PROMPT text"), each call opened by "CALL n", and finally
- * "RESULT <code> <name>".
+ * "RESULT <code> <name>"; each answer given is printed as "ANSWERED text".
  *
  * Answers: lit:TEXT       TEXT as typed
  *          code:N         the TOTP code of step now+N for the key given with -k
@@ -16,7 +16,8 @@
  *                  "auth,cred": the least an application does after a success; it is what
  *                  writes a confirmed enrollment for a service without an account line):
  *                  auth, acct (pam_acct_mgmt), cred (pam_setcred ESTABLISH), delcred
- *                  (DELETE), pause ("PAUSED", then wait for a line on stdin); each prints
+ *                  (DELETE), recred (REINITIALIZE), user=NAME (pam_set_item PAM_USER),
+ *                  pause ("PAUSED", then wait for a line on stdin); each prints
  *                  "OP name code". Like an application, it stops at the first failure
  *                  (RESULT is that code, else the last one's), unless -c (a careless
  *                  application that goes on). */
@@ -120,6 +121,8 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 			/* a person presses Enter at a prompt that shows what they typed */
 			if (!r[i].resp && msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
 				r[i].resp = strdup("");
+			if (r[i].resp) /* the test checks that no log line holds it */
+				printf("ANSWERED %s\n", r[i].resp);
 			if (!r[i].resp) {
 				for (int j = 0; j < i; j++)
 					free(r[j].resp);
@@ -143,8 +146,12 @@ static int run_op(pam_handle_t *pamh, const char *op, int flags)
 		return pam_acct_mgmt(pamh, flags);
 	if (strcmp(op, "cred") == 0)
 		return pam_setcred(pamh, flags | PAM_ESTABLISH_CRED);
+	if (strcmp(op, "recred") == 0)
+		return pam_setcred(pamh, flags | PAM_REINITIALIZE_CRED);
 	if (strcmp(op, "delcred") == 0)
 		return pam_setcred(pamh, flags | PAM_DELETE_CRED);
+	if (strncmp(op, "user=", 5) == 0) /* the application switches users */
+		return pam_set_item(pamh, PAM_USER, op + 5);
 	if (strcmp(op, "pause") == 0) {
 		printf("PAUSED\n");
 		fflush(stdout);

@@ -81,6 +81,19 @@ class Result:
     def recovery_codes(self):
         return [c for line in self.info for c in re.findall(r"^  ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})$", line)]
 
+    def leaked(self):
+        """The secrets of this run (the test keys, the key shown, every answer typed, the
+        recovery codes shown) that a log line of the module holds."""
+        shown = [m[5:].split(" (")[0] for m in self.info if m.startswith("Key: ")]
+        words = [KEY, OTHER_KEY] + shown + [k.replace(" ", "") for k in shown]
+        words += [c for c in re.findall(r"^ANSWERED (.*)$", self.out, re.M) if c]
+        words += self.recovery_codes() + [c.replace("-", "") for c in self.recovery_codes()]
+        found = []
+        for w in set(words):
+            pattern = r"(?<![0-9A-Za-z])%s(?![0-9A-Za-z])" % re.escape(w)
+            found += [(w, line) for line in self.log if re.search(pattern, line, re.I)]
+        return found
+
     def __str__(self):
         return "code=%s\nstdout:\n%s\nstderr:\n%s" % (self.code, self.out, self.err)
 
@@ -143,6 +156,7 @@ class Env:
         r = Result(p.stdout, p.stderr)
         check(p.returncode == 0, "driver exited %d" % p.returncode, r)
         check(r.code is not None, "no result", r)
+        check(not r.leaked(), "a secret in the log: %s" % r.leaked(), r)
         return r
 
     def start(self, user, *answers, key=KEY, ops=APP, flags=()):
@@ -357,7 +371,10 @@ def hold_enrollment(e, user):
 
 def finish(p, answer):
     out, err = p.communicate(answer + "\n", timeout=120)
-    return Result(out, err)
+    r = Result(out, err)
+    check(p.returncode == 0, "driver exited %d" % p.returncode, r)  # valgrind: 42
+    check(not r.leaked(), "a secret in the log: %s" % r.leaked(), r)
+    return r
 
 
 def test_enrollment_race_with_other_enrollment(e):
@@ -467,6 +484,44 @@ def test_second_authenticate_drops_pending(e):
     check(r.ops[3][1] == PAM_CRED_ERR, "setcred let an unsaved enrollment in", r)
 
 
+def test_user_switched_after_authenticate_saves_nothing(e):
+    """The application changes PAM_USER between pam_authenticate and pam_acct_mgmt: alice's
+    confirmed token is written neither for bob nor for alice; switched back, it is alice's."""
+    r = e.login("alice", "enroll:0", flags=["-c"], ops="auth,user=bob,acct,cred")
+    check(r.ops == [("auth", PAM_SUCCESS), ("acct", PAM_PERM_DENIED), ("cred", PAM_SUCCESS)],
+          "ops", r)
+    check(e.show("alice") == "absent" and e.show("bob") == "absent", "written", e.show("bob"))
+    check(r.logged("event=enroll", "user='alice'", "result=error", "reason=user-changed"),
+          "not logged", r)
+    check(r.recovery_codes() == [], "recovery codes shown", r)
+    # bob (not enforced) was checked by pam_authenticate; the check is not alice's
+    r = e.login("bob", flags=["-c"], ops="auth,user=alice,cred")
+    check(r.ops[-1][1] != PAM_SUCCESS, "alice got credentials on bob's check", r)
+    r = e.login("alice", "enroll:0", ops="auth,user=bob,user=alice,acct,cred")
+    check(r.code == PAM_SUCCESS and e.show("alice").startswith("status=enrolled"), "alice", r)
+
+
+def test_second_module_line_cannot_drop_an_enrollment_into_a_login(e):
+    """Two pam_totp auth lines with different config= (the second enforcing nobody): the
+    second drops what the first confirmed. The login must then not pass as if alice needed
+    nothing: pam_setcred refuses her, since no token was saved."""
+    module = os.environ["PAM_TOTP_MODULE"]
+    other = os.path.join(e.dir, "other.conf")
+    os.mkdir(os.path.join(e.dir, "state2"), 0o700)
+    with open(other, "w") as f:
+        f.write(CONFIG.format(state_dir=os.path.join(e.dir, "state2"), allow="true",
+                              expires=0).replace('"mfa-users"', '"nosuchgroup"'))
+    with open(os.path.join(e.dir, "pam.d", SERVICE), "w") as f:
+        f.write("auth required {m} config={a}\nauth optional {m} config={b}\n"
+                "account required pam_permit.so\naccount required {m} config={a}\n"
+                .format(m=module, a=e.config, b=other))
+    r = e.login("alice", "enroll:0")
+    check(r.key(), "enrollment not reached", r)
+    if e.show("alice") == "absent":
+        check(r.code != PAM_SUCCESS, "logged in without a saved token", r)
+        check(r.logged("event=setcred", "user='alice'", "result=refused"), "not logged", r)
+
+
 def test_stale_pending_not_written(e):
     # enrolled meanwhile (another login of the same user, or an administrator's tool)
     p, r = pause_after(e, "alice", "auth,pause,acct,cred", "enroll:0")
@@ -502,6 +557,51 @@ def test_setcred_without_pending_refuses_unenrolled(e):
     check(e.login("bob", ops="cred").code == PAM_SUCCESS, "user not enforced refused")
     check(e.login("carol", ops="cred").code == PAM_SUCCESS, "exempt user refused")
     check(e.login("alice", ops="delcred").code == PAM_SUCCESS, "PAM_DELETE_CRED refused")
+
+
+# Debian 12's /etc/pam.d/cron and /etc/pam.d/atd include common-auth: cron and atd call
+# pam_acct_mgmt, then pam_setcred(PAM_ESTABLISH_CRED | PAM_SILENT) and give up the job when it
+# fails, with no conversation function (pam_start's conv is {NULL}; cron 3.0pl1-162, at 3.2.5)
+# and no pam_authenticate. common-auth as pam-auth-update writes it, pam_unix's place taken by
+# pam_permit.
+CRON_STACK = ("auth [success=1 default=ignore] pam_permit.so\n"
+              "auth requisite pam_deny.so\n"
+              "auth required pam_permit.so\n"
+              "auth required {module} {args}\n"
+              "account required pam_permit.so\n"
+              "account required {module} {args}\n")
+
+
+def test_cron_and_at_jobs_run_for_users_without_a_token(e):
+    """A job is not a login: nobody was asked for a code, so nothing can have been enrolled
+    and lost. An enforced user who has not enrolled yet, or whose token an administrator has
+    just reset, keeps their cron and at jobs."""
+    e.close()
+    e.__init__(stack=CRON_STACK)
+    for user in ("alice", "bob"):
+        r = e.login(user, flags=["-n", "-s"], ops="acct,cred")
+        check(r.code == PAM_SUCCESS, "job of %s refused" % user, r)
+    e.tool("reset", e.state_dir, "alice", "root", 0)
+    r = e.login("alice", flags=["-n", "-s"], ops="acct,cred")
+    check(r.code == PAM_SUCCESS, "job refused after a reset", r)
+    check(not r.logged("result=refused"), "refusal logged", r)
+    # what is still refused: a login (with a conversation) that never saved the token
+    r = e.login("alice", ops="cred")
+    check(r.code == PAM_CRED_ERR, "a login with an unsaved enrollment got credentials", r)
+
+
+def test_sudo_to_a_user_without_a_token_is_not_told_of_a_lost_enrollment(e):
+    """sudo -u alice (sudo 1.9 of Debian 12): pam_acct_mgmt for the caller, then PAM_USER set
+    to the target and pam_setcred(PAM_REINITIALIZE_CRED), whose failure sudo ignores. That is
+    no login of alice: the caller is not told that alice's token was not saved, nothing is
+    logged as refused. A pending enrollment is still written by REINITIALIZE."""
+    for target in ("alice", "root"):
+        r = e.login("bob", ops="acct,user=%s,recred" % target)
+        check(r.code == PAM_SUCCESS and r.errors == [], "sudo -u %s" % target, r)
+        check(not r.logged("result=refused"), "refusal logged", r)
+    r = e.login("alice", "enroll:0", ops="auth,recred")
+    check(r.code == PAM_SUCCESS and e.show("alice").startswith("status=enrolled"),
+          "REINITIALIZE did not write the pending token", r)
 
 
 def test_account_without_pending_is_ignored(e):
@@ -591,6 +691,39 @@ def test_login_events_carry_rhost_and_tty(e):
     check(r.logged("event=verify", "result=fail", "rhost='198.51.100.7'"), "failure", r)
 
 
+def test_every_log_line_escapes_the_user_name(e):
+    """A name NSS knows may hold a quote or a backslash: every line the module writes (here
+    the setcred refusal and the unreadable state) escapes it like the others, so that no
+    field can be forged (a fail2ban pattern rhost='...' must find the real host), and carries
+    rhost and tty."""
+    user = "o'x\\rhost='192.0.2.66'"
+    passwd = os.path.join(e.dir, "passwd")
+    shutil.copy(os.path.join(os.environ["PAM_TEST_DIR"], "passwd"), passwd)
+    with open(passwd, "a") as f:
+        f.write("%s:x:1010:1010::/home/x:/bin/sh\n" % user)
+    e.env["NSS_WRAPPER_PASSWD"] = passwd
+    with open(e.config) as f:
+        cfg = f.read()
+    with open(e.config, "w") as f:
+        f.write(cfg.replace("users = []", 'users = [ "%s" ]' % user.replace("\\", "\\\\")))
+    quoted = "user='o\\'x\\\\rhost=\\'192.0.2.66\\''"
+    where = ("rhost='203.0.113.5'", "tty='/dev/pts/7'")
+    r = e.login(user, ops="cred", flags=["-r", "203.0.113.5", "-t", "/dev/pts/7"])
+    check(r.code == PAM_CRED_ERR, "setcred", r)
+    check(r.logged("event=setcred", quoted, "reason=enrollment-not-saved", *where),
+          "setcred line not escaped", r)
+    e.tool("reset", e.state_dir, user, "root", 0)  # then find its file (names are encoded)
+    files = [n for n in os.listdir(e.state_dir) if not n.startswith(".")]
+    check(len(files) == 1, "state files", files)
+    with open(os.path.join(e.state_dir, files[0]), "w") as f:
+        f.write("garbage\n")
+    r = e.login(user, "code:0", flags=["-r", "203.0.113.5", "-t", "/dev/pts/7"])
+    check(r.code in FAIL_CLOSED, "corrupt state", r)
+    check(r.logged("event=auth", quoted, "result=error", "reason=state", *where),
+          "state line not escaped", r)
+    check(not any("user='o'x" in l for l in r.log), "raw name logged", r)
+
+
 def test_lockout_logs_the_real_count(e):
     e.enroll("alice")
     for i in range(1, 4):
@@ -670,6 +803,40 @@ def test_tty_enrollment_screen_fits_80x24(e):
         check(qr[0].strip(" ") == qr[1].strip(" ") == full * len(qr[0].strip(" ")) and
               all(r.strip(" ").startswith(full * 4) and r.strip(" ").endswith(full * 4)
                   for r in qr), "no four-module quiet zone", "\n".join(qr))
+
+
+def test_enrollment_screen_with_the_longest_names(e):
+    """The longest issuer (64 bytes, each percent-encoded) and account (128 bytes): the QR
+    code is drawn within 80 columns or left out, and what follows it (key, URI, what to do,
+    prompt) still fits 24 rows of 80 columns, so the key never scrolls away."""
+    user = ("x" * 127) + "y"
+    passwd = os.path.join(e.dir, "passwd")
+    shutil.copy(os.path.join(os.environ["PAM_TEST_DIR"], "passwd"), passwd)
+    with open(passwd, "a") as f:
+        f.write("%s:x:1010:1010::/home/x:/bin/sh\n" % user)
+    e.env["NSS_WRAPPER_PASSWD"] = passwd
+    with open(e.config) as f:
+        cfg = f.read()
+    for issuer in ("\u00e9" * 32, "Q" * 20):
+        with open(e.config, "w") as f:
+            f.write(cfg.replace('"Test Corp"', '"%s"' % issuer)
+                    .replace("users = []", 'users = [ "%s" ]' % user))
+        if os.path.exists(e.state_file(user)):
+            os.unlink(e.state_file(user))
+        r = e.login(user, "enroll:0")
+        check(r.code == PAM_SUCCESS and r.key(), "enrollment with long names", r)
+        lines = r.out.split("\n")
+        blocks = [l for l in lines if re.search("[\u2580\u2584\u2588]", l)]
+        check(all(len(l.replace("INFO ", "", 1)) <= 80 for l in blocks), "QR wider than 80",
+              "\n".join(blocks))
+        first = next(i for i, l in enumerate(lines) if l.startswith("INFO Key: "))
+        prompt = next(i for i, l in enumerate(lines) if l.startswith("PROMPT Verification"))
+        tail = [l.split(" ", 1)[1] for l in lines[first:prompt + 1]
+                if l.startswith(("INFO ", "PROMPT "))]
+        rows = sum(max(1, -(-len(t) // 80)) for t in tail)
+        check(rows <= 24, "key to prompt takes %d rows" % rows, "\n".join(tail))
+        uri = next(t for t in tail if t.startswith("URI: otpauth://"))
+        check("secret=" + r.key() in uri and user in uri, "URI incomplete", uri)
 
 
 # --- policy ---------------------------------------------------------------------------
@@ -890,7 +1057,7 @@ class Sshd:
     """A real sshd on loopback whose PAM stack comes from e's pam.d (pam_wrapper); its log
     (pam_syslog lines included) goes to a file. Needs root and sshd (else: skipped)."""
 
-    def __init__(self, e, account):
+    def __init__(self, e, account, methods="keyboard-interactive"):
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         if os.geteuid() != 0 or not os.path.exists(sshd) or not shutil.which("ssh"):
             print("SKIP: needs root, sshd and ssh")
@@ -907,7 +1074,14 @@ class Sshd:
                         os.path.join(e.dir, "hostkey")], check=True)
         self.port = free_port()
         with open(os.path.join(e.dir, "sshd_config"), "w") as f:
-            f.write(SSHD_CONFIG.format(port=self.port, dir=e.dir))
+            text = SSHD_CONFIG.format(port=self.port, dir=e.dir).replace(
+                "AuthenticationMethods keyboard-interactive",
+                "AuthenticationMethods " + methods)
+            if methods == "publickey":  # the first value of a keyword wins
+                text = text.replace("PubkeyAuthentication no", "PubkeyAuthentication yes\n"
+                                    "StrictModes no\nAuthorizedKeysFile %s/authorized_keys"
+                                    % e.dir)
+            f.write(text)
         with open(os.path.join(e.dir, "askpass"), "w") as f:
             f.write(ASKPASS.format(dir=e.dir, tool=os.environ["STATE_TOOL"]))
         os.chmod(os.path.join(e.dir, "askpass"), 0o700)
@@ -985,6 +1159,29 @@ def test_sshd_without_account_line_fails_closed(e):
     finally:
         d.close()
     check("reason=enrollment-not-saved" in d.log(), "not logged", d.log()[-3000:])
+
+
+def test_sshd_public_key_only_login_of_a_user_without_a_token(e):
+    """A public-key-only login (no keyboard-interactive) of an enforced user who has no token
+    yet never reached pam_totp's authentication: sshd calls pam_setcred, and acts on its
+    failure only when PAM authenticated the user, so the login goes on (pam_totp logs it)."""
+    d = Sshd(e, "account required pam_permit.so\naccount required %s config=%s"
+             % (os.environ["PAM_TOTP_MODULE"], e.config), methods="publickey")
+    try:
+        key = os.path.join(e.dir, "id")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        shutil.copy(key + ".pub", os.path.join(e.dir, "authorized_keys"))
+        p = subprocess.run(
+            ["ssh", "-F", "/dev/null", "-i", key, "-o", "StrictHostKeyChecking=no", "-o",
+             "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+             "-p", str(d.port), "root@127.0.0.1", "echo", "LOGGED-IN"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0 and "LOGGED-IN" in p.stdout, "public key login refused",
+              p.stderr)
+        check(e.show("root") == "absent", "a token appeared", e.show("root"))
+    finally:
+        d.close()
+    check("event=setcred user='root'" in d.log(), "setcred not reached", d.log()[-3000:])
 
 
 def main():
