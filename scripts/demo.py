@@ -135,7 +135,7 @@ class Login:
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         prompts = 0
         result = None
-        tags = ("CALL", "INFO", "ERROR", "PROMPT", "WAITING", "RESULT", "OP")
+        tags = ("CALL", "INFO", "ERROR", "PROMPT", "WAITING", "RESULT", "OP", "ANSWERED")
         for line in p.stdout:
             kind, _, text = line.rstrip("\n").partition(" ")
             if kind not in tags:  # a message of several lines (the QR code travels so)
