@@ -15,6 +15,9 @@
 #include <string.h>
 
 #define HEAPSCAN_NEEDLES 16
+/* free() runs before AddressSanitizer has mapped its shadow memory (its own start-up frees
+ * blocks): the functions on that path are not instrumented. */
+#define HEAPSCAN_RAW __attribute__((no_sanitize("address", "undefined")))
 
 static struct {
 	const void *needle[HEAPSCAN_NEEDLES];
@@ -29,7 +32,7 @@ static void *(*heapscan_realloc)(void *, size_t);
 static bool heapscan_resolving;
 
 /* The next free()/realloc() after this executable's: libc's, libasan's, or valgrind's. */
-static bool heapscan_resolve(void)
+HEAPSCAN_RAW static bool heapscan_resolve(void)
 {
 	if (heapscan_free && heapscan_realloc)
 		return true;
@@ -42,7 +45,7 @@ static bool heapscan_resolve(void)
 	return heapscan_free && heapscan_realloc;
 }
 
-static void heapscan_block(const void *p)
+HEAPSCAN_RAW static void heapscan_block(const void *p)
 {
 	size_t size;
 
@@ -57,7 +60,7 @@ static void heapscan_block(const void *p)
 }
 
 __attribute__((visibility("default"))) void free(void *p);
-__attribute__((visibility("default"))) void free(void *p)
+HEAPSCAN_RAW __attribute__((visibility("default"))) void free(void *p)
 {
 	if (!heapscan_resolve())
 		return; /* a block freed while dlsym() runs: kept, never reused */
@@ -66,7 +69,7 @@ __attribute__((visibility("default"))) void free(void *p)
 }
 
 __attribute__((visibility("default"))) void *realloc(void *p, size_t n);
-__attribute__((visibility("default"))) void *realloc(void *p, size_t n)
+HEAPSCAN_RAW __attribute__((visibility("default"))) void *realloc(void *p, size_t n)
 {
 	if (!heapscan_resolve())
 		return NULL;
