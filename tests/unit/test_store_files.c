@@ -141,16 +141,17 @@ static void test_load_leaves_no_secret_in_freed_heap(void **state)
 	_cleanup_close_ int dfd = -1;
 	struct fx *f = *state;
 	struct mfa_state st = { 0 };
+	bool live;
 
 	enroll(f);
 	assert_int_equal(mfa_state_open_dir(f->dir.path, &dfd), 0);
 	scan_for_key();
-	heapscan_arm();
+	live = heapscan_arm();
 	assert_int_equal(mfa_store_load(f->store, USER, &t, NULL), 0);
 	assert_int_equal(mfa_state_load(dfd, -1, USER, &st, NULL), 0);
 	mfa_state_clear(&st);
 	assert_int_equal(verify(f, code_at(f, step_of(NOW)), NOW).result, MFA_VERIFY_OK_CODE);
-	assert_int_equal(heapscan_disarm(), 0);
+	assert_true(!live || heapscan_disarm() == 0);
 	assert_memory_equal(t.secret->bytes, KEY, sizeof(KEY));
 	heapscan_reset();
 }
@@ -161,16 +162,17 @@ static void test_legacy_load_is_the_only_copy(void **state)
 {
 	_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
 	struct fx *f = *state;
+	bool live;
 
 	put(f, "state-valid");
 	scan_for_key();
-	heapscan_arm();
+	live = heapscan_arm();
 	assert_int_equal(mfa_store_load(f->store, USER, &t, NULL), 0);
-	assert_true(heapscan_disarm() > 0);
+	assert_true(!live || heapscan_disarm() > 0);
 	assert_int_equal(verify(f, code_at(f, step_of(NOW)), NOW).result, MFA_VERIFY_OK_CODE);
-	heapscan_arm();
+	live = heapscan_arm();
 	load(f, &t);
-	assert_int_equal(heapscan_disarm(), 0);
+	assert_true(!live || heapscan_disarm() == 0);
 	heapscan_reset();
 }
 
@@ -181,15 +183,16 @@ static void test_enrollment_display_leaves_no_copy(void **state)
 	struct fx *f = *state;
 	char grouped[2 * MFA_SECRET_B32_MAX], plain[MFA_SECRET_B32_MAX];
 	char *uri = NULL;
+	bool live;
 
 	scan_for_key();
-	heapscan_arm();
+	live = heapscan_arm();
 	assert_int_equal(mfa_secret_to_base32_grouped(f->secret, grouped, sizeof(grouped)), 0);
 	assert_int_equal(mfa_secret_to_base32(f->secret, plain, sizeof(plain)), 0);
 	assert_int_equal(mfa_secret_otpauth_uri(f->secret, "Example", USER, MFA_ALGO_SHA1, 6, 30,
 						&uri),
 			 0);
-	assert_int_equal(heapscan_disarm(), 0);
+	assert_true(!live || heapscan_disarm() == 0);
 	assert_string_equal(plain, KEY_B32);
 	assert_non_null(strstr(uri, "secret=" KEY_B32 "&"));
 	mfa_secret_free_string(uri);
