@@ -92,9 +92,9 @@ int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_stat
 		      struct mfa_err *reterr);
 
 /* Writes the whole state atomically (mfa_fs_write_atomic) with a new epoch (stored into
- * st->epoch; the secret in hex, so st->legacy_secret is cleared), then the record in lock_fd (counters and summary of the new file, whose identity
- * goes into st). Caller holds the lock. flags: MFA_FS_NOSYNC for bulk resets (the caller
- * syncfs()es the batch). */
+ * st->epoch) and the secret in hex (st->legacy_secret cleared), then the record in lock_fd
+ * (counters and summary of the new file, whose identity goes into st). Caller holds the lock.
+ * flags: MFA_FS_NOSYNC for bulk resets (the caller syncfs()es the batch). */
 int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
 		    unsigned flags);
 

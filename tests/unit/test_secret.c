@@ -1,4 +1,5 @@
-/* secret.c: hex (the state file's form), base32, otpauth:// URIs for awkward names, new secrets, recovery codes. */
+/* secret.c: hex (the state file's form), base32, otpauth:// URIs for awkward names, new
+ * secrets, recovery codes. */
 #include <errno.h>
 #include <stdlib.h>
 
