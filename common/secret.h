@@ -38,8 +38,8 @@ int mfa_secret_from_bytes(const void *bytes, size_t len, struct mfa_secret **ret
 /* Decodes base32 (liboath; case-insensitive, spaces and padding allowed). -EINVAL if
  * malformed or decodes to fewer than MFA_SECRET_LOAD_MIN_BYTES or more than
  * MFA_SECRET_MAX_BYTES bytes. liboath's oath_base32_decode() copies its input (the secret's
- * text, upper-cased) into a heap buffer that it frees unwiped: only for secrets typed in and
- * state files written by earlier versions (base32), never on a current state file's load. */
+ * text, upper-cased) into a heap buffer that it frees unwiped: only for state files written
+ * by earlier versions (base32) and test tools, never on a current state file's load. */
 int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret);
 /* Decodes exactly len characters of lower-case hex (the state file's form; libsodium, straight
  * into guarded memory: no copy anywhere). -EINVAL on an odd length, any other character, or
