@@ -1,5 +1,5 @@
-/* TOTP secrets in sodium guarded memory, base32 through liboath, otpauth:// URIs, and
- * recovery codes stored as salted hashes. */
+/* TOTP secrets in sodium guarded memory, hex (the state file's form) through libsodium,
+ * base32 through liboath, otpauth:// URIs, and recovery codes stored as salted hashes. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -109,7 +109,7 @@ int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret)
 	r = normalise_b32(b32, scratch, scratch_len);
 	if (r == 0 && oath_base32_decode(scratch, strlen(scratch), &raw, &raw_len) != OATH_OK)
 		r = -EINVAL;
-	if (r == 0 && (raw_len < 10 || raw_len > MFA_SECRET_MAX_BYTES))
+	if (r == 0 && (raw_len < MFA_SECRET_LOAD_MIN_BYTES || raw_len > MFA_SECRET_MAX_BYTES))
 		r = -EINVAL;
 	if (r == 0)
 		r = mfa_secret_from_bytes(raw, raw_len, ret_secret);
@@ -119,6 +119,36 @@ int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret)
 	}
 	sodium_free(scratch);
 	return r;
+}
+
+int mfa_secret_from_hex(const char *hex, size_t len, struct mfa_secret **ret_secret)
+{
+	struct mfa_secret *s = NULL;
+	size_t n = 0;
+	int r;
+
+	/* Lower case only, as the writer makes it: one spelling per secret. */
+	if (len % 2 != 0 || len / 2 < MFA_SECRET_LOAD_MIN_BYTES || len / 2 > MFA_SECRET_MAX_BYTES)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return -EINVAL;
+	if ((r = secret_alloc(len / 2, &s)) < 0)
+		return r;
+	if (sodium_hex2bin(s->bytes, s->len, hex, len, NULL, &n, NULL) < 0 || n != s->len) {
+		mfa_secret_free(s);
+		return -EINVAL;
+	}
+	*ret_secret = s;
+	return 0;
+}
+
+int mfa_secret_to_hex(const struct mfa_secret *s, char *buf, size_t size)
+{
+	if (!s || size < MFA_SECRET_HEX_MAX || s->len > MFA_SECRET_MAX_BYTES)
+		return -EINVAL;
+	sodium_bin2hex(buf, size, s->bytes, s->len);
+	return 0;
 }
 
 int mfa_secret_to_base32(const struct mfa_secret *s, char *buf, size_t size)

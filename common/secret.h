@@ -16,6 +16,11 @@ struct mfa_secret {
 #define MFA_SECRET_MAX_BYTES 64
 /* Base32 of MFA_SECRET_MAX_BYTES with padding, plus NUL. */
 #define MFA_SECRET_B32_MAX 112
+/* Hex of MFA_SECRET_MAX_BYTES, plus NUL. */
+#define MFA_SECRET_HEX_MAX (2 * MFA_SECRET_MAX_BYTES + 1)
+/* The fewest bytes a stored secret may have: what earlier versions loaded (RFC 4226's
+ * minimum of 128 bits was not enforced on hand-made keys), so that their files still load. */
+#define MFA_SECRET_LOAD_MIN_BYTES 10
 
 /* Recovery codes: 16 base32 characters shown as XXXX-XXXX-XXXX-XXXX (80 bits). */
 #define MFA_RECOVERY_MAX 20
@@ -31,10 +36,22 @@ int mfa_secret_new(size_t len, struct mfa_secret **ret_secret);
 /* Copies len raw bytes into a new guarded secret (tests, RFC vectors). */
 int mfa_secret_from_bytes(const void *bytes, size_t len, struct mfa_secret **ret_secret);
 /* Decodes base32 (liboath; case-insensitive, spaces and padding allowed). -EINVAL if
- * malformed or decodes to fewer than 10 or more than MFA_SECRET_MAX_BYTES bytes. */
+ * malformed or decodes to fewer than MFA_SECRET_LOAD_MIN_BYTES or more than
+ * MFA_SECRET_MAX_BYTES bytes. liboath's oath_base32_decode() copies its input (the secret's
+ * text, upper-cased) into a heap buffer that it frees unwiped: only for state files written
+ * by earlier versions (base32) and test tools, never on a current state file's load. */
 int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret);
+/* Decodes exactly len characters of lower-case hex (the state file's form; libsodium, straight
+ * into guarded memory: no copy anywhere). -EINVAL on an odd length, any other character, or
+ * fewer than MFA_SECRET_LOAD_MIN_BYTES or more than MFA_SECRET_MAX_BYTES bytes. */
+int mfa_secret_from_hex(const char *hex, size_t len, struct mfa_secret **ret_secret);
+/* Encodes into buf (lower-case hex, libsodium); size >= MFA_SECRET_HEX_MAX. buf holds a
+ * secret: the caller wipes it (sodium_memzero) after use. */
+int mfa_secret_to_hex(const struct mfa_secret *s, char *buf, size_t size);
 /* Encodes into buf (unpadded base32, upper case); size >= MFA_SECRET_B32_MAX.
- * buf holds a secret: the caller wipes it (sodium_memzero) after use. */
+ * buf holds a secret: the caller wipes it (sodium_memzero) after use. liboath's encoder
+ * writes straight into the block it returns (no other copy), which is wiped here before
+ * free(). */
 int mfa_secret_to_base32(const struct mfa_secret *s, char *buf, size_t size);
 /* buf as groups of 4 separated by spaces ("JBSW Y3DP ..."); size >= 2 * MFA_SECRET_B32_MAX. */
 int mfa_secret_to_base32_grouped(const struct mfa_secret *s, char *buf, size_t size);

@@ -1,6 +1,7 @@
 /* The secret's line of a state file: libconfig (and flex under it) copies the text it parses
- * and frees the copies unwiped, so the base32 secret is taken out of the caller's guarded
- * buffer and replaced there by placeholders before libconfig sees it. */
+ * and frees the copies unwiped, so the secret's value ("hex:..." or an earlier version's
+ * base32) is taken out of the caller's guarded buffer and replaced there by placeholders
+ * before libconfig sees it. */
 #include <errno.h>
 #include <string.h>
 
@@ -9,16 +10,16 @@
 #include "secret.h"
 #include "secretline.h"
 
-/* What libconfig sees instead of each character of the secret: not base32, so a placeholder
- * is never mistaken for a secret. */
+/* What libconfig sees instead of each character of the secret: neither hex nor base32, so a
+ * placeholder is never mistaken for a secret. */
 #define PLACEHOLDER '*'
 #define SECRET_TEXT_MAX (2 * MFA_SECRET_B32_MAX)
 
 void mfa_secret_line_clear(struct mfa_secret_line *sl)
 {
-	if (sl->b32)
-		sodium_free(sl->b32);
-	sl->b32 = NULL;
+	if (sl->value)
+		sodium_free(sl->value);
+	sl->value = NULL;
 }
 
 bool mfa_secret_line_is_placeholder(const struct mfa_secret_line *sl, const char *v)
@@ -64,14 +65,14 @@ static bool secret_value(const char *p, const char *end, size_t *ret_off, size_t
 static int take_value(char *p, size_t off, size_t n, unsigned line, struct mfa_secret_line *sl,
 		      struct mfa_err *reterr)
 {
-	if (sl->b32)
+	if (sl->value)
 		return mfa_err_set(reterr, -EBADMSG, line, "secret: more than one secret line");
 	if (n > SECRET_TEXT_MAX)
 		return mfa_err_set(reterr, -EBADMSG, line, "secret: too long");
-	if (!(sl->b32 = sodium_malloc(SECRET_TEXT_MAX + 1)))
+	if (!(sl->value = sodium_malloc(SECRET_TEXT_MAX + 1)))
 		return -ENOMEM;
-	memcpy(sl->b32, p + off, n);
-	sl->b32[n] = '\0';
+	memcpy(sl->value, p + off, n);
+	sl->value[n] = '\0';
 	memset(p + off, PLACEHOLDER, n);
 	sl->len = n;
 	sl->line = line;
@@ -96,7 +97,7 @@ int mfa_secret_line_take(char *text, size_t len, struct mfa_secret_line *sl,
 			return r;
 		p = eol + 1;
 	}
-	if (!sl->b32)
+	if (!sl->value)
 		return mfa_err_set(reterr, -EBADMSG, 0,
 				   "secret: missing, or not on a line of its own");
 	return 0;

@@ -7,9 +7,10 @@
 
 #include "macro.h"
 
-/* The secret taken out of the text: its base32 (guarded memory), length and line. */
+/* The secret taken out of the text: its value as written ("hex:<hex>", or base32 in files of
+ * earlier versions; guarded memory), length and line. */
 struct mfa_secret_line {
-	char *b32;
+	char *value;
 	size_t len;
 	unsigned line;
 };

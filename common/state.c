@@ -288,6 +288,7 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 		return r;
 	if ((r = mfa_fs_write_atomic(dir_fd, fname, text, len, flags | MFA_FS_LOCKED)) < 0)
 		return r;
+	st->legacy_secret = false; /* the file in place is the writer's: hex */
 	/* The file is in place and authoritative. The record only speeds up later reads: one that
 	 * is not written keeps the old epoch and identity, so it is ignored, never misapplied. */
 	if (fstatat(dir_fd, fname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {

@@ -34,6 +34,10 @@ enum mfa_status {
 struct mfa_state {
 	enum mfa_status status;
 	struct mfa_secret *secret; /* enrolled: the secret; reset: NULL */
+	/* The file held the secret in base32 (written by an earlier version; decoded through
+	 * liboath, which leaves a copy of the text in the heap): a full store rewrites it in hex,
+	 * and the files store does one at the next accepted code (store_files.c). */
+	bool legacy_secret;
 	enum mfa_algo algorithm;
 	unsigned digits;
 	unsigned period;
@@ -88,9 +92,9 @@ int mfa_state_refresh(int dir_fd, int lock_fd, const char *user, struct mfa_stat
 		      struct mfa_err *reterr);
 
 /* Writes the whole state atomically (mfa_fs_write_atomic) with a new epoch (stored into
- * st->epoch), then the record in lock_fd (counters and summary of the new file, whose identity
- * goes into st). Caller holds the lock. flags: MFA_FS_NOSYNC for bulk resets (the caller
- * syncfs()es the batch). */
+ * st->epoch) and the secret in hex (st->legacy_secret cleared), then the record in lock_fd
+ * (counters and summary of the new file, whose identity goes into st). Caller holds the lock.
+ * flags: MFA_FS_NOSYNC for bulk resets (the caller syncfs()es the batch). */
 int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state *st,
 		    unsigned flags);
 

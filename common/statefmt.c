@@ -3,10 +3,15 @@
  *
  * libconfig (and flex under it, yy_scan_string) copies the text and every string in it and
  * frees those copies without wiping them, so the secret never reaches it: the writer keeps
- * `secret = "BASE32";` on a line of its own, and the parser, working in the caller's guarded
+ * `secret = "hex:HEX";` on a line of its own, and the parser, working in the caller's guarded
  * buffer, takes the value from that line and overwrites it in place with a placeholder of the
  * same length before libconfig sees the text. libconfig must then see exactly that placeholder
- * for `secret`, on that line; anything else is a corrupt file (secretline.c). */
+ * for `secret`, on that line; anything else is a corrupt file (secretline.c).
+ *
+ * The secret is hex, decoded by libsodium straight into guarded memory. Earlier versions wrote
+ * base32, which only liboath decodes here, and its decoder leaves an unwiped heap copy of the
+ * text: such a file still loads (marked legacy_secret) and the next full store rewrites it in
+ * hex. base32 has neither lower case nor ':', so "hex:" never starts an old value. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -21,6 +26,8 @@
 #include "state.h"
 
 #define TEXT_MAX MFA_STATE_MAX_SIZE
+#define HEX_TAG "hex:"
+#define HEX_TAG_LEN (sizeof(HEX_TAG) - 1)
 
 static const char *const known_keys[] = {
 	"version",   "status",	     "secret",	 "algorithm", "digits",	  "period",
@@ -208,8 +215,15 @@ static int parse_secret(const config_setting_t *root, const struct mfa_secret_li
 			return bad(reterr, s, "secret", "must be empty after a reset");
 		return 0;
 	}
-	if (mfa_secret_from_base32(sl->b32, &st->secret) < 0)
-		return bad(reterr, s, "secret", "not a valid base32 secret");
+	if (sl->len >= HEX_TAG_LEN && memcmp(sl->value, HEX_TAG, HEX_TAG_LEN) == 0) {
+		if (mfa_secret_from_hex(sl->value + HEX_TAG_LEN, sl->len - HEX_TAG_LEN,
+					&st->secret) < 0)
+			return bad(reterr, s, "secret", "not a valid hex secret");
+		return 0;
+	}
+	if (mfa_secret_from_base32(sl->value, &st->secret) < 0)
+		return bad(reterr, s, "secret", "not a valid secret");
+	st->legacy_secret = true;
 	return 0;
 }
 
@@ -298,13 +312,17 @@ static void add_quoted(struct text *t, const char *s)
 
 static void add_secret(struct text *t, const struct mfa_state *st)
 {
-	char b32[MFA_SECRET_B32_MAX] = "";
+	char hex[MFA_SECRET_HEX_MAX] = "";
 
-	if (st->status == MFA_STATUS_ENROLLED &&
-	    (t->r = st->secret ? mfa_secret_to_base32(st->secret, b32, sizeof(b32)) : -EINVAL) < 0)
+	if (st->status != MFA_STATUS_ENROLLED) {
+		add(t, "secret = \"\";\n");
 		return;
-	add(t, "secret = \"%s\";\n", b32); /* on a line of its own: see the top of the file */
-	sodium_memzero(b32, sizeof(b32));
+	}
+	if ((t->r = st->secret ? mfa_secret_to_hex(st->secret, hex, sizeof(hex)) : -EINVAL) < 0)
+		return;
+	/* on a line of its own: see the top of the file */
+	add(t, "secret = \"" HEX_TAG "%s\";\n", hex);
+	sodium_memzero(hex, sizeof(hex));
 }
 
 int mfa_state_format(const struct mfa_state *st, char **ret_text, size_t *ret_len)

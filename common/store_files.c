@@ -122,6 +122,27 @@ static int lock_seen(struct mfa_storage *s, const char *user, const struct mfa_t
 	return 0;
 }
 
+/* A new state file for st (from lock_seen: the same file as t's view, so the view's secret is
+ * this state's): lent for the write when the view took it, never freed here. */
+static int store_whole(struct mfa_storage *s, const char *user, const struct mfa_token *t,
+		       int lock_fd, struct mfa_state *st)
+{
+	bool lent = !st->secret;
+	int r;
+
+	if (lent)
+		st->secret = t->secret;
+	r = mfa_state_store(dir_of(s), lock_fd, user, st, 0);
+	if (lent)
+		st->secret = NULL;
+	return r;
+}
+
+/* The hot path is the counter record alone. A state file of an earlier version (base32, whose
+ * every load leaves a copy of the secret's text in the host's heap, see statefmt.c) is
+ * rewritten whole instead, in hex, at its user's first good code, so it is gone after one
+ * login. Only here: the same view's failure is followed by a lockout write, whose compare
+ * would fail on the new file's epoch. */
 static int files_accept(struct mfa_storage *s, const char *user, const struct mfa_token *t,
 			int64_t step, int64_t now)
 {
@@ -137,6 +158,8 @@ static int files_accept(struct mfa_storage *s, const char *user, const struct mf
 	st->last_step = step;
 	st->failures = 0;
 	st->locked_until = 0;
+	if (st->legacy_secret && (t->secret || st->secret))
+		return store_whole(s, user, t, lock_fd, st);
 	return mfa_state_store_counters(lock_fd, st);
 }
 
@@ -190,7 +213,6 @@ static int files_use_recovery(struct mfa_storage *s, const char *user, const str
 {
 	_cleanup_close_ int lock_fd = -1;
 	struct mfa_state *st;
-	bool lent;
 	int r;
 
 	if (i >= t->n_recovery || !t->secret)
@@ -201,15 +223,7 @@ static int files_use_recovery(struct mfa_storage *s, const char *user, const str
 		return r;
 	st->failures = 0;
 	st->locked_until = 0;
-	/* the same file (same epoch), so the view's secret is this state's: lent for the
-	 * write of the new file, never freed here */
-	lent = !st->secret;
-	if (lent)
-		st->secret = t->secret;
-	r = mfa_state_store(dir_of(s), lock_fd, user, st, 0);
-	if (lent)
-		st->secret = NULL;
-	return r;
+	return store_whole(s, user, t, lock_fd, st);
 }
 
 /* Under the lock: the state is still what t saw (none, or the same reset). */

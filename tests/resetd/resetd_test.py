@@ -139,7 +139,7 @@ def log_has(e, pattern):
 def case_admin_resets_one(e):
     e.seed('alice', 'bob')
     bob = e.raw('bob')
-    secret = re.search(rb'secret = "([A-Z2-7]+)"', e.raw('alice')).group(1).decode()
+    secret = re.search(rb'secret = "hex:([0-9a-f]+)"', e.raw('alice')).group(1).decode()
     st = e.run('admin1', '--json', '--status', 'alice')
     expect(st, 0, 'status before the reset')
     check(secret not in st.stdout, 'status sent the secret')

@@ -1,4 +1,5 @@
-/* secret.c: base32, otpauth:// URIs for awkward names, new secrets, recovery codes. */
+/* secret.c: hex (the state file's form), base32, otpauth:// URIs for awkward names, new
+ * secrets, recovery codes. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -9,6 +10,7 @@
 
 static const char seed[] = "12345678901234567890";
 static const char seed_b32[] = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+static const char seed_hex[] = "3132333435363738393031323334353637383930";
 
 static int setup(void **state)
 {
@@ -37,6 +39,59 @@ static void test_base32_round_trip(void **state)
 	assert_int_equal(back->len, 20);
 	assert_memory_equal(back->bytes, seed, 20);
 	mfa_secret_free(back);
+}
+
+/* The state file's form: lower-case hex through libsodium, straight into guarded memory. */
+static void test_hex_round_trip(void **state)
+{
+	char hex[MFA_SECRET_HEX_MAX];
+	struct mfa_secret *back = NULL, *big = NULL;
+
+	assert_int_equal(mfa_secret_to_hex(*state, hex, sizeof(hex)), 0);
+	assert_string_equal(hex, seed_hex);
+	assert_int_equal(mfa_secret_from_hex(hex, strlen(hex), &back), 0);
+	assert_int_equal(back->len, 20);
+	assert_memory_equal(back->bytes, seed, 20);
+	mfa_secret_free(back);
+	assert_int_equal(mfa_secret_to_hex(*state, hex, sizeof(hex) - 1), -EINVAL);
+	/* the largest secret fits the buffer, and only len characters are read */
+	assert_int_equal(mfa_secret_new(MFA_SECRET_MAX_BYTES, &big), 0);
+	assert_int_equal(mfa_secret_to_hex(big, hex, sizeof(hex)), 0);
+	assert_int_equal(strlen(hex), 2 * MFA_SECRET_MAX_BYTES);
+	assert_int_equal(mfa_secret_from_hex(hex, strlen(hex), &back), 0);
+	assert_memory_equal(back->bytes, big->bytes, MFA_SECRET_MAX_BYTES);
+	mfa_secret_free(back);
+	assert_int_equal(mfa_secret_from_hex(seed_hex, 20, &back), 0);
+	assert_int_equal(back->len, 10);
+	mfa_secret_free(back);
+	mfa_secret_free(big);
+	sodium_memzero(hex, sizeof(hex));
+}
+
+/* One spelling: what the writer makes, nothing libsodium would also take. */
+static void test_hex_exact_form_only(void **state)
+{
+	char longest[2 * MFA_SECRET_MAX_BYTES + 3];
+	const char *bad[] = {
+		"",
+		"3132333435363738393031323334353637383930F",    /* odd */
+		"3132333435363738393031323334353637383A3B",     /* upper case */
+		"31323334353637383930 31323334353637383930",    /* blank */
+		"31:32:33:34:35:36:37:38:39:30:31:32:33:34:35", /* separators */
+		"3132333435363738393031323334353637383g30",     /* not hex */
+		"hex:3132333435363738393031323334353637383930", /* the tag is the file's */
+		"313233343536373839",                           /* 9 bytes */
+		longest,                                        /* 65 bytes */
+	};
+	struct mfa_secret *s = NULL;
+
+	(void)state;
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		if (mfa_secret_from_hex(bad[i], strlen(bad[i]), &s) != -EINVAL)
+			fail_msg("case %zu accepted", i);
+	assert_null(s);
 }
 
 static void test_base32_lowercase_spaces_padding_accepted(void **state)
@@ -247,6 +302,8 @@ static void test_recovery_wrong_code_refused(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_base32_round_trip, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_hex_round_trip, setup, teardown),
+	cmocka_unit_test(test_hex_exact_form_only),
 	cmocka_unit_test(test_base32_lowercase_spaces_padding_accepted),
 	cmocka_unit_test(test_base32_garbage_refused),
 	cmocka_unit_test_setup_teardown(test_base32_grouped_by_four, setup, teardown),

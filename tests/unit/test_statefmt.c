@@ -1,4 +1,5 @@
-/* statefmt.c: libconfig never sees a secret, the secret line cannot be dodged, a NUL byte is
+/* statefmt.c: the secret is written in hex and an earlier version's base32 still loads,
+ * libconfig never sees a secret, the secret line cannot be dodged, a NUL byte is
  * corrupt, and reset_by holds any administrator's name and reads back exactly. Linked with
  * -Wl,--wrap=config_read_string, so every text handed to libconfig passes through here. */
 #include <errno.h>
@@ -9,8 +10,9 @@
 
 #include "statefx.h"
 
-/* What the wrapper looks for in the text libconfig gets, and what it saw. */
-static const char *forbidden;
+/* What the wrapper looks for in the text libconfig gets (the secret's hex and base32), and
+ * what it saw. */
+static const char *forbidden, *forbidden2;
 static unsigned n_reads, n_leaks;
 
 int __real_config_read_string(config_t *config, const char *str);
@@ -18,7 +20,7 @@ int __wrap_config_read_string(config_t *config, const char *str);
 int __wrap_config_read_string(config_t *config, const char *str)
 {
 	n_reads++;
-	if (forbidden && strstr(str, forbidden))
+	if ((forbidden && strstr(str, forbidden)) || (forbidden2 && strstr(str, forbidden2)))
 		n_leaks++;
 	return __real_config_read_string(config, str);
 }
@@ -30,13 +32,15 @@ static void test_libconfig_never_sees_the_secret(void **state)
 {
 	struct fx *f = *state;
 	struct mfa_state a = enrolled(), b;
-	char *text = NULL, b32[MFA_SECRET_B32_MAX];
+	char *text = NULL, b32[MFA_SECRET_B32_MAX], hex[MFA_SECRET_HEX_MAX];
 	size_t len;
 
 	assert_int_equal(mfa_secret_to_base32(a.secret, b32, sizeof(b32)), 0);
+	assert_int_equal(mfa_secret_to_hex(a.secret, hex, sizeof(hex)), 0);
 	assert_int_equal(mfa_state_format(&a, &text, &len), 0);
-	assert_non_null(strstr(text, b32)); /* it is on disk, as before */
-	forbidden = b32;
+	assert_non_null(strstr(text, hex)); /* it is on disk, as hex */
+	forbidden = hex;
+	forbidden2 = b32;
 	n_reads = n_leaks = 0;
 	assert_int_equal(mfa_state_parse(text, &b, NULL), 0);
 	assert_memory_equal(b.secret->bytes, a.secret->bytes, a.secret->len);
@@ -46,10 +50,11 @@ static void test_libconfig_never_sees_the_secret(void **state)
 	assert_memory_equal(b.secret->bytes, a.secret->bytes, a.secret->len);
 	assert_int_equal(n_reads, 2);
 	assert_int_equal(n_leaks, 0);
-	forbidden = NULL;
+	forbidden = forbidden2 = NULL;
 	mfa_state_clear(&b);
 	mfa_secret_free_string(text);
 	sodium_memzero(b32, sizeof(b32));
+	sodium_memzero(hex, sizeof(hex));
 	mfa_state_clear(&a);
 }
 
@@ -59,7 +64,60 @@ static void test_libconfig_never_sees_the_secret(void **state)
 	"locked_until = 0L;\nenrolled_at = 1L;\nreset_at = 0L;\nreset_by = \"\";\n"             \
 	"epoch = 42L;\nrecovery = [ ];\n"
 #define B32 "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+#define HEX "hex:3132333435363738393031323334353637383930"
 #define STARS "********************************"
+
+/* The writer keeps the secret in hex, `secret = "hex:...";`, never in base32: every load of
+ * base32 goes through liboath's decoder, which leaves the text in the heap. */
+static void test_secret_is_written_in_hex(void **state)
+{
+	struct mfa_state a = enrolled(), b;
+	char *text = NULL, b32[MFA_SECRET_B32_MAX], hex[MFA_SECRET_HEX_MAX], line[160];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(mfa_secret_to_base32(a.secret, b32, sizeof(b32)), 0);
+	assert_int_equal(mfa_secret_to_hex(a.secret, hex, sizeof(hex)), 0);
+	assert_int_equal(mfa_state_format(&a, &text, &len), 0);
+	snprintf(line, sizeof(line), "\nsecret = \"hex:%s\";\n", hex);
+	assert_non_null(strstr(text, line));
+	assert_null(strstr(text, b32));
+	assert_int_equal(mfa_state_parse(text, &b, NULL), 0);
+	assert_false(b.legacy_secret);
+	assert_int_equal(b.secret->len, a.secret->len);
+	assert_memory_equal(b.secret->bytes, a.secret->bytes, a.secret->len);
+	mfa_state_clear(&b);
+	mfa_secret_free_string(text);
+	sodium_memzero(b32, sizeof(b32));
+	sodium_memzero(hex, sizeof(hex));
+	sodium_memzero(line, sizeof(line));
+	mfa_state_clear(&a);
+}
+
+/* A file in hex and one an earlier version wrote (base32) load the same secret; only the
+ * latter is marked for rewriting. Hex is exactly what the writer makes. */
+static void test_hex_and_legacy_files_load(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st;
+	struct mfa_err e = { 0 };
+
+	install(f, "state-valid-hex", "alice");
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, &e), 0);
+	assert_false(st.legacy_secret);
+	assert_int_equal(st.secret->len, 20);
+	assert_memory_equal(st.secret->bytes, "12345678901234567890", 20);
+	mfa_state_clear(&st);
+	install(f, "state-valid", "alice");
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, &e), 0);
+	assert_true(st.legacy_secret);
+	assert_memory_equal(st.secret->bytes, "12345678901234567890", 20);
+	mfa_state_clear(&st);
+	install(f, "state-bad-hex-secret", "alice");
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, &e), -EBADMSG);
+	assert_int_equal(e.line, 3);
+	assert_non_null(strstr(e.msg, "hex"));
+}
 
 /* The secret is taken from its own line only; every other way of writing it, a second one,
  * or a placeholder that is not where the line was, is a corrupt file. */
@@ -77,6 +135,15 @@ static void test_secret_line_cannot_be_dodged(void **state)
 		HEAD "secret = \"" B32 "\";\r\n" TAIL,                  /* CRLF: no secret line */
 		HEAD "secret = \"" STARS "\"\n\"\";\nsecret = \"" B32 "\";\n" TAIL, /* 2 lines */
 		HEAD "version = 1;\nsecret = \"" B32 "\";\n" TAIL,      /* duplicate key */
+		HEAD "secret = \"" HEX "\";\nsecret = \"" HEX "\";\n" TAIL,
+		HEAD "secret = \"" HEX "\"; # trailing\n" TAIL,
+		HEAD "secret = \"hex:31323334353637383930\" \"31323334353637383930\";\n" TAIL,
+		HEAD "secret = \"HEX:3132333435363738393031323334353637383930\";\n" TAIL,
+		HEAD "secret = \"hex: 3132333435363738393031323334353637383930\";\n" TAIL,
+		HEAD "secret = \"hex:313233343536373839303132333435363738393\";\n" TAIL,
+		HEAD "secret = \"hex:\";\n" TAIL,
+		HEAD "secret = \"hex:" B32 "\";\n" TAIL,
+		HEAD "secret = \"" B32 HEX "\";\n" TAIL,
 	};
 	struct mfa_state st;
 
@@ -94,6 +161,10 @@ static void test_secret_line_cannot_be_dodged(void **state)
 	assert_int_equal(mfa_state_parse(HEAD "  secret:\"" B32 "\"  \n" TAIL, &st, NULL), 0);
 	mfa_state_clear(&st);
 	assert_int_equal(mfa_state_parse(HEAD "secret = \"" B32 "\";\n" TAIL, &st, NULL), 0);
+	mfa_state_clear(&st);
+	assert_int_equal(mfa_state_parse(HEAD "  secret:\"" HEX "\"  \n" TAIL, &st, NULL), 0);
+	mfa_state_clear(&st);
+	assert_int_equal(mfa_state_parse(HEAD "secret = \"" HEX "\";\n" TAIL, &st, NULL), 0);
 	mfa_state_clear(&st);
 }
 
@@ -191,6 +262,8 @@ static void test_long_reset_by_is_cut_between_characters(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_libconfig_never_sees_the_secret, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_secret_is_written_in_hex, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_hex_and_legacy_files_load, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_secret_line_cannot_be_dodged, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_nul_byte_in_state_is_corrupt, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_reset_by_round_trips_any_name, setup, teardown),
