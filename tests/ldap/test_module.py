@@ -1,0 +1,379 @@
+"""The real pam_totp.so on the ldap store: hosts A, B and C are three PAM services, each with
+its own config and host identity (host-a over ldapi, host-b over ldaps, host-c over
+StartTLS), against one slapd started here (slapd_fixture.py), driven through pam_wrapper
+with users and groups from nss_wrapper, codes from oathtool.
+
+Run by meson (suite ldap) with the environment of tests/pam; needs root (slapd). The cases
+run in order (later ones use the tokens earlier ones enrolled); every case runs even when
+one fails, and the exit status says whether all passed."""
+import inspect
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import slapd_fixture as fx  # noqa: E402
+
+PAM_SUCCESS = 0
+PAM_AUTH_ERR = 7
+PAM_AUTHINFO_UNAVAIL = 9
+APP = "auth,acct,cred"
+SHORT_MS = 1000  # the unreachable cases' timeout; asserted with room for a loaded machine
+BOUND_S = 5.0
+MAX_FAILURES = 10
+UNREACHABLE = "The MFA directory cannot be reached"
+TAG = "%d" % os.getpid()
+
+PASSWD = "".join("%s:x:%d:%d:%s:/home/%s:/bin/sh\n" % (u, 2000 + i, 2000 + i, u, u)
+                 for i, u in enumerate(fx.PEOPLE + ["frank"]))
+GROUP = "mfa-users:x:3000:%s\n" % ",".join(fx.PEOPLE + ["frank"])
+
+CONFIG = """issuer = "Fleet";
+state_dir = "{state_dir}";
+totp = {{ algorithm = "SHA1"; digits = 6; period = 30; window = 2; }};
+enforce = {{ all = false; users = []; groups = [ "mfa-users" ]; exempt_groups = []; }};
+enrollment = {{ allow = true; qr = false; recovery_codes = 3; reset_expires = 0; }};
+lockout = {{ max_failures = {max_failures}; lock_seconds = 300; }};
+store = "ldap";
+ldap = {{
+  uri = "{uri}";
+  bind = "simple";
+  bind_dn = "{dn}";
+  bind_password_file = "{pwfile}";
+  ca_file = "{ca}";
+  person_base = "ou=people,{suffix}";
+  token_base = "ou=tokens,{suffix}";
+  timeout_ms = {timeout_ms};
+}};
+"""
+
+
+class Result:
+    def __init__(self, out, err, seconds=0.0):
+        self.out, self.err, self.seconds = out, err, seconds
+        m = re.search(r"^RESULT (\d+)", out, re.M)
+        self.code = int(m.group(1)) if m else None
+        self.info = re.findall(r"^INFO (.*)$", out, re.M)
+        self.errors = re.findall(r"^ERROR (.*)$", out, re.M)
+        self.log = re.findall(r"SYSLOG\(\d\): (.*)$", err, re.M)
+
+    def logged(self, *words):
+        return any(all(w in line for w in words) for line in self.log)
+
+    def told(self, text):
+        return any(text in m for m in self.errors)
+
+    def __str__(self):
+        return "code=%s in %.2f s\nstdout:\n%s\nstderr:\n%s" % (
+            self.code, self.seconds, self.out, self.err[-4000:])
+
+
+class Host:
+    """One host: its own config, identity (password file), state dir and PAM service."""
+
+    def __init__(self, tmp, name, dn, uri, ca, timeout_ms=10000):
+        self.name = name
+        d = os.path.join(tmp, name)
+        os.makedirs(os.path.join(d, "pam.d"))
+        self.state_dir = os.path.join(d, "state")
+        os.mkdir(self.state_dir, 0o700)
+        pwfile = os.path.join(d, "ldap.pw")
+        with open(pwfile, "w") as f:
+            f.write(dn.split(",")[0][3:] + "-secret\n")
+        os.chmod(pwfile, 0o600)
+        self.config = os.path.join(d, "pam_totp.conf")
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(state_dir=self.state_dir, max_failures=MAX_FAILURES,
+                                  uri=uri, dn=dn, pwfile=pwfile, ca=ca, suffix=fx.SUFFIX,
+                                  timeout_ms=timeout_ms))
+        self.service = "pam_totp_ldap_%s_%s" % (TAG, name)
+        module = os.environ["PAM_TOTP_MODULE"]
+        with open(os.path.join(d, "pam.d", self.service), "w") as f:
+            f.write("auth required %s config=%s\n" % (module, self.config) +
+                    "account required pam_permit.so\n" +
+                    "account required %s config=%s\n" % (module, self.config))
+        self.env = dict(os.environ)
+        self.env.update({
+            "LD_PRELOAD": "%s %s" % (os.environ["PAM_WRAPPER_LIB"],
+                                     os.environ["NSS_WRAPPER_LIB"]),
+            "PAM_WRAPPER": "1",
+            "PAM_WRAPPER_SERVICE_DIR": os.path.join(d, "pam.d"),
+            "PAM_WRAPPER_DEBUGLEVEL": "3",
+            "NSS_WRAPPER_PASSWD": os.path.join(tmp, "passwd"),
+            "NSS_WRAPPER_GROUP": os.path.join(tmp, "group"),
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "verify_asan_link_order=0"),
+            "UID_WRAPPER_DISABLE_DEEPBIND": "1",
+            "PAM_WRAPPER_DISABLE_DEEPBIND": "1",
+            "NSS_WRAPPER_DISABLE_DEEPBIND": "1",
+            "LDAPNOINIT": "1",
+        })
+
+    def argv(self, user, answers, ops):
+        return [os.environ["PAM_DRIVER"], "-o", ops, self.service, user] + list(answers)
+
+    def login(self, user, *answers, ops=APP):
+        t0 = time.monotonic()
+        p = subprocess.run(self.argv(user, answers, ops), env=self.env, capture_output=True,
+                           text=True, timeout=120)
+        r = Result(p.stdout, p.stderr, time.monotonic() - t0)
+        assert p.returncode == 0 and r.code is not None, "driver failed\n%s" % r
+        return r
+
+    def start(self, user, ops=APP):
+        """A login held at its code prompt ("stdin" answer); answer() releases it."""
+        p = subprocess.Popen(self.argv(user, ["stdin"], ops), env=self.env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        seen = []
+        line = p.stdout.readline()
+        while line and not line.startswith("WAITING"):
+            seen.append(line)
+            line = p.stdout.readline()
+        assert line, "login did not reach the prompt: %s" % "".join(seen)
+        p.seen = "".join(seen)
+        return p
+
+
+def answer(p, text):
+    t0 = time.monotonic()
+    out, err = p.communicate(text + "\n", timeout=120)
+    return Result(p.seen + out, err, time.monotonic() - t0)
+
+
+def oathtool(b32, step):
+    return subprocess.run(["oathtool", "--totp", "-b", b32, "-N", "@%d" % (step * 30)],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def token_attrs(s, user):
+    """The token entry as the rootDN sees it (ACLs bypassed)."""
+    r = s.tool("ldapsearch", None, None, ["-Y", "EXTERNAL", "-LLL", "-b", fx.token_dn(user),
+                                          "-s", "base"])
+    assert r.returncode in (0, 32), r.stderr
+    attrs = {}
+    for line in r.stdout.replace("\n ", "").splitlines():
+        if ": " in line:
+            k, v = line.split(": ", 1)
+            attrs.setdefault(k, v)
+    return attrs
+
+
+def enroll(host, user):
+    """Enrolls user on host with the code oathtool computes from the key shown; returns the
+    key and the confirming step."""
+    p = host.start(user)
+    m = re.search(r"^INFO Key: ([A-Z2-7 ]+) \(", p.seen, re.M)
+    assert m, "no key shown: %s" % p.seen
+    key = m.group(1).replace(" ", "")
+    step = int(time.time()) // 30
+    r = answer(p, oathtool(key, step))
+    assert r.code == PAM_SUCCESS, "enrollment on %s failed\n%s" % (host.name, r)
+    assert r.logged("event=enroll", "user='%s'" % user, "result=ok"), r
+    return key, step
+
+
+# --- the cases ------------------------------------------------------------------------
+
+def test_enroll_on_a_login_on_b_one_code_one_login(e):
+    key, step = enroll(e.a, "alice")
+    assert token_attrs(e.s, "alice").get("oathTOTPLastTimeStep") == str(step)
+    # the code that confirmed the enrollment on A is used: refused on B and on C
+    for h in (e.b, e.c):
+        r = h.login("alice", "lit:" + oathtool(key, step))
+        assert r.code == PAM_AUTH_ERR and r.logged("event=verify", "reason=replay"), r
+        assert r.told("already used"), r
+    r = e.b.login("alice", "lit:" + oathtool(key, step + 1))
+    assert r.code == PAM_SUCCESS and r.logged("event=verify", "result=ok", "reason=code"), r
+    # and B's code is refused on A
+    r = e.a.login("alice", "lit:" + oathtool(key, step + 1))
+    assert r.code == PAM_AUTH_ERR and r.logged("event=verify", "reason=replay"), r
+    e.keys["alice"] = (key, step + 1)
+
+
+def test_enrollment_shows_on_every_host_at_once(e):
+    """Enrolled on B: A asks for a code (it does not enroll a second token)."""
+    key, step = enroll(e.b, "bob")
+    r = e.a.login("bob", "lit:" + oathtool(key, step + 1))
+    assert r.code == PAM_SUCCESS, r
+    assert not any(i.startswith("Key: ") for i in r.info), r
+
+
+def test_racing_logins_on_three_hosts_one_code_one_success(e):
+    key, step = enroll(e.a, "carol")
+    code = oathtool(key, step + 1)
+    procs = [h.start("carol") for h in (e.a, e.b, e.c) for _ in range(3)]
+    try:
+        for p in procs:
+            p.stdin.write(code + "\n")
+            p.stdin.flush()
+        results = [answer(p, "") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    codes = [r.code for r in results]
+    print("  9 logins on 3 hosts, one code: %s" % codes)
+    assert codes.count(PAM_SUCCESS) == 1 and codes.count(PAM_AUTH_ERR) == 8, \
+        "%s\n%s" % (codes, "\n".join(str(r) for r in results[:2]))
+    replays = [r for r in results if r.logged("event=verify", "reason=replay")]
+    assert len(replays) == 8, [str(r) for r in results]
+
+
+def test_concurrent_wrong_codes_count_exactly_and_lock_every_host(e):
+    key, step = enroll(e.c, "dave")
+    wrong = "%06d" % ((int(oathtool(key, step + 1)) + 500000) % 1000000)
+    n = MAX_FAILURES - 2
+    procs = [h.start("dave") for h in (e.a, e.b, e.c, e.a, e.b, e.c, e.a, e.b)[:n]]
+    try:
+        for p in procs:  # every answer reaches the module at once
+            p.stdin.write(wrong + "\n")
+            p.stdin.flush()
+        results = [answer(p, "") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(r.code == PAM_AUTH_ERR for r in results), [str(r) for r in results]
+    counts = sorted(int(re.search(r"failures=(\d+)", l).group(1))
+                    for r in results for l in r.log if "event=verify" in l)
+    print("  %d concurrent wrong codes on 3 hosts: counts %s" % (n, counts))
+    assert counts == list(range(1, n + 1)), counts
+    assert token_attrs(e.s, "dave").get("oathFailureCount") == str(n), token_attrs(e.s, "dave")
+    for h in (e.b, e.c):  # the 9th and the 10th: the 10th locks
+        r = h.login("dave", "lit:" + wrong)
+        assert r.code == PAM_AUTH_ERR, r
+    assert r.logged("event=lockout", "user='dave'", "until="), r
+    assert r.told("locked until"), r
+    # the good code is refused on every host now, without a failure counted
+    for h in (e.a, e.b, e.c):
+        r = h.login("dave", "lit:" + oathtool(key, step + 1))
+        assert r.code == PAM_AUTH_ERR and r.told("locked until"), r
+        assert r.logged("event=verify", "reason=locked-out"), r
+    assert token_attrs(e.s, "dave").get("oathFailureCount") == str(MAX_FAILURES)
+
+
+def test_person_without_directory_entry_is_refused(e):
+    r = e.a.login("frank", "lit:000000")
+    assert r.code == PAM_AUTH_ERR, r
+    assert r.logged("event=enroll", "user='frank'", "reason=no-directory-entry"), r
+    assert not any(i.startswith("Key: ") for i in r.info), r
+
+
+def unreachable(r, why):
+    assert r.code == PAM_AUTHINFO_UNAVAIL, r
+    assert r.told(UNREACHABLE), r
+    assert r.logged("result=error", "reason=directory", why), r
+    assert r.seconds < BOUND_S, r
+
+
+def test_nothing_listening_fails_closed(e):
+    h = e.host("dead", "host-a", "ldaps://127.0.0.1:%d" % fx.free_port(), timeout_ms=SHORT_MS)
+    r = h.login("alice", "lit:000000")
+    print("  nothing listening: %d in %.2f s" % (r.code, r.seconds))
+    unreachable(r, "detail='ldaps://127.0.0.1")
+
+
+def test_wrong_ca_fails_closed(e):
+    h = e.host("wrongca", "host-b", e.s.ldaps, ca=e.s.other_ca, timeout_ms=SHORT_MS)
+    r = h.login("alice", "lit:000000")
+    print("  wrong CA: %d in %.2f s" % (r.code, r.seconds))
+    unreachable(r, "error='Protocol error'")
+
+
+def test_paused_directory_fails_closed_within_the_timeout(e):
+    hosts = [e.host("paused-" + n, "host-a", u, timeout_ms=SHORT_MS)
+             for n, u in (("ldapi", e.s.ldapi), ("ldaps", e.s.ldaps))]
+    e.s.pause()
+    try:
+        for h in hosts:
+            r = h.login("alice", "lit:000000")
+            print("  slapd stopped, %s: %d in %.2f s" % (h.name, r.code, r.seconds))
+            unreachable(r, "error='Connection timed out'")
+            assert r.seconds >= SHORT_MS / 1000 * 0.9, r
+    finally:
+        e.s.resume()
+
+
+def test_directory_stopped_while_the_person_types(e):
+    """Loaded, then the directory stops before the answer is stored: a good code is no
+    success when it cannot be stored, and the deadline starts after the prompt."""
+    key, step = e.keys["alice"]
+    h = e.host("paused-mid", "host-a", e.s.ldapi, timeout_ms=SHORT_MS)
+    p = h.start("alice")
+    time.sleep(SHORT_MS / 1000 * 1.5)  # longer than the timeout: rearmed after the prompt
+    e.s.pause()
+    try:
+        r = answer(p, oathtool(key, step + 1))
+    finally:
+        e.s.resume()
+    print("  slapd stopped at the prompt: %d in %.2f s" % (r.code, r.seconds))
+    unreachable(r, "reason=directory")
+    # The modify sent before the deadline may still land when slapd wakes (the code is then
+    # used up); either way that code opens at most one login, never the refused one's too.
+    codes = [e.a.login("alice", "lit:" + oathtool(key, step + 1)).code for _ in range(2)]
+    print("  the same code after slapd woke: %s" % codes)
+    assert codes.count(PAM_SUCCESS) <= 1 and codes[1] == PAM_AUTH_ERR, codes
+    e.keys["alice"] = (key, step + 1)
+
+
+def test_never_falls_back_to_the_files(e):
+    """A state file enrolled with a known key in the host's state_dir: with the directory
+    down that key opens nothing."""
+    h = e.host("fallback", "host-a", "ldaps://127.0.0.1:%d" % fx.free_port(),
+               timeout_ms=SHORT_MS)
+    key = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    subprocess.run([os.environ["STATE_TOOL"], "enroll", h.state_dir, "erin", key], check=True)
+    r = h.login("erin", "lit:" + oathtool(key, int(time.time()) // 30))
+    unreachable(r, "reason=directory")
+
+
+class Env:
+    def __init__(self, tmp, s):
+        self.tmp, self.s, self.keys = tmp, s, {}
+        with open(os.path.join(tmp, "passwd"), "w") as f:
+            f.write(PASSWD)
+        with open(os.path.join(tmp, "group"), "w") as f:
+            f.write(GROUP)
+        self.a = self.host("host-a", "host-a", s.ldapi)
+        self.b = self.host("host-b", "host-b", s.ldaps)
+        self.c = self.host("host-c", "host-c", s.ldap)  # StartTLS
+
+    def host(self, name, identity, uri, ca=None, timeout_ms=10000):
+        return Host(self.tmp, name, fx.host_dn(identity), uri, ca or self.s.ca, timeout_ms)
+
+
+def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    need = ("PAM_TOTP_MODULE", "PAM_DRIVER", "PAM_WRAPPER_LIB", "NSS_WRAPPER_LIB", "STATE_TOOL")
+    if os.geteuid() != 0 or not all(os.environ.get(k) for k in need):
+        print("ldap module suite: needs root and the pam test environment; skipped")
+        return 77
+    tests = [(n, f) for n, f in sorted(
+        ((n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)),
+        key=lambda nf: inspect.getsourcelines(nf[1])[1])]
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="pam_totp-ldap-module-") as tmp, \
+            fx.Slapd(os.path.join(tmp, "slapd")) as s:
+        os.chmod(tmp, 0o711)
+        e = Env(tmp, s)
+        for name, f in tests:
+            t0 = time.monotonic()
+            try:
+                f(e)
+                print("ok   %s (%.2f s)" % (name, time.monotonic() - t0))
+            except Exception:
+                failed.append(name)
+                print("FAIL %s" % name)
+                traceback.print_exc(file=sys.stdout)
+            sys.stdout.flush()
+    print("%d tests, %d failed %s" % (len(tests), len(failed), " ".join(failed)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
