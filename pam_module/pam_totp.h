@@ -15,7 +15,6 @@
 
 #define TOTP_PROMPT	  "Verification code: "
 #define TOTP_ACK_PROMPT	  "Press Enter to continue: "
-#define TOTP_ANSWER_MAX	  64 /* longer input is refused without looking at it */
 #define TOTP_ENROLL_TRIES 3
 
 /* The build hides every symbol; pam_sm_* are the module's interface (and pam_totp.map keeps

@@ -27,7 +27,8 @@ int totp_pam_code(int r)
 
 /* Every event of the module is about a login: where it came from goes with it (PAM_RHOST,
  * PAM_TTY; set by the application, escaped by mfa_log_format), for fail2ban and auditors. */
-void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *event)
+static void log_event(struct totp_ctx *ctx, int prio, const struct mfa_event *event,
+		      const char *detail)
 {
 	struct mfa_event ev = *event;
 	const void *item;
@@ -40,7 +41,15 @@ void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *event)
 	if (pam_get_item(ctx->pamh, PAM_TTY, &item) == PAM_SUCCESS)
 		ev.tty = item;
 	mfa_log_format(&ev, line, sizeof(line));
-	pam_syslog(ctx->pamh, prio, "%s", line);
+	if (detail)
+		pam_syslog(ctx->pamh, prio, "%s detail='%s'", line, detail);
+	else
+		pam_syslog(ctx->pamh, prio, "%s", line);
+}
+
+void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *event)
+{
+	log_event(ctx, prio, event, NULL);
 }
 
 /* The directory's own words for the log, quoted: anything but printable ASCII, a quote or a
@@ -58,7 +67,7 @@ int totp_store_failed(struct totp_ctx *ctx, const char *event, const char *detai
 {
 	bool ldap = ctx->cfg.store == MFA_STORE_LDAP;
 	struct mfa_event ev = totp_event(event, ctx->user, "error", ldap ? "directory" : "state");
-	char line[768], quoted[256];
+	char quoted[256];
 
 	ev.error = r;
 	if (!ldap) {
@@ -66,13 +75,7 @@ int totp_store_failed(struct totp_ctx *ctx, const char *event, const char *detai
 		return totp_pam_code(r);
 	}
 	quote_detail(detail, quoted, sizeof(quoted));
-	ev.rhost = NULL;
-	if (pam_get_item(ctx->pamh, PAM_RHOST, (const void **)&ev.rhost) != PAM_SUCCESS)
-		ev.rhost = NULL;
-	if (pam_get_item(ctx->pamh, PAM_TTY, (const void **)&ev.tty) != PAM_SUCCESS)
-		ev.tty = NULL;
-	mfa_log_format(&ev, line, sizeof(line));
-	pam_syslog(ctx->pamh, LOG_ERR, "%s detail='%s'", line, quoted);
+	log_event(ctx, LOG_ERR, &ev, quoted);
 	if (r == -EBADMSG) {
 		/* the entry is there but not a token pam_totp can read: not an outage */
 		totp_error(ctx, "The authenticator token cannot be read; contact an administrator.");

@@ -272,6 +272,7 @@ def unreachable(r, why):
     assert r.told(UNREACHABLE), r
     assert r.logged("result=error", "reason=directory", why), r
     assert r.seconds < BOUND_S, r
+    print("    " + next(l for l in r.log if "reason=directory" in l))
 
 
 def test_nothing_listening_fails_closed(e):
