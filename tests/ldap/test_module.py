@@ -1,7 +1,9 @@
 """The real pam_totp.so on the ldap store: hosts A, B and C are three PAM services, each with
 its own config and host identity (host-a over ldapi, host-b over ldaps, host-c over
 StartTLS), against one slapd started here (slapd_fixture.py), driven through pam_wrapper
-with users and groups from nss_wrapper, codes from oathtool.
+with users and groups from nss_wrapper, codes from oathtool: one code one login fleet-wide
+(also with slapo-otp binds), racing logins and enrollments, failures counted exactly and the
+lockout on every host, and a directory that cannot be reached failing the login closed.
 
 Run by meson (suite ldap) with the environment of tests/pam; needs root (slapd). The cases
 run in order (later ones use the tokens earlier ones enrolled); every case runs even when
@@ -35,7 +37,7 @@ GROUP = "mfa-users:x:3000:%s\n" % ",".join(fx.PEOPLE + ["frank"])
 
 CONFIG = """issuer = "Fleet";
 state_dir = "{state_dir}";
-totp = {{ algorithm = "SHA1"; digits = 6; period = 30; window = 2; }};
+totp = {{ algorithm = "SHA1"; digits = 6; period = 30; window = 5; }};
 enforce = {{ all = false; users = []; groups = [ "mfa-users" ]; exempt_groups = []; }};
 enrollment = {{ allow = true; qr = false; recovery_codes = 3; reset_expires = 0; }};
 lockout = {{ max_failures = {max_failures}; lock_seconds = 300; }};
@@ -204,12 +206,61 @@ def test_enrollment_shows_on_every_host_at_once(e):
     r = e.a.login("bob", "lit:" + oathtool(key, step + 1))
     assert r.code == PAM_SUCCESS, r
     assert not any(i.startswith("Key: ") for i in r.info), r
+    e.keys["bob"] = (key, step + 1)
+
+
+def whoami(e, user, code):
+    """A bind to the directory with password and code (slapo-otp): its exit status."""
+    return e.s.tool("ldapwhoami", fx.person_dn(user), fx.PASSWORD[user] + code, []).returncode
+
+
+def test_one_watermark_with_slapo_otp(e):
+    """A code used to bind to the directory (slapo-otp) is refused by pam_totp on every host,
+    and a code pam_totp accepted no longer binds: one replay watermark."""
+    key, step = e.keys["bob"]  # step: the last code pam_totp accepted
+    assert whoami(e, "bob", oathtool(key, step)) == 49
+    assert whoami(e, "bob", oathtool(key, step + 1)) == 0
+    assert token_attrs(e.s, "bob").get("oathTOTPLastTimeStep") == str(step + 1)
+    for h in (e.a, e.b):
+        r = h.login("bob", "lit:" + oathtool(key, step + 1))
+        assert r.code == PAM_AUTH_ERR and r.logged("event=verify", "reason=replay"), r
+    r = e.c.login("bob", "lit:" + oathtool(key, step + 2))
+    assert r.code == PAM_SUCCESS, r
+    assert whoami(e, "bob", oathtool(key, step + 2)) == 49
+
+
+def test_enrollment_race_across_hosts_saves_one_token(e):
+    """erin enrolls on A and on B at once, each with the key its screen shows: exactly one
+    token is saved, the other login is told nothing was saved; only the saved key works."""
+    procs = [h.start("erin") for h in (e.a, e.b)]
+    keys = [re.search(r"^INFO Key: ([A-Z2-7 ]+) \(", p.seen, re.M).group(1).replace(" ", "")
+            for p in procs]
+    step = int(time.time()) // 30
+    try:
+        for p, k in zip(procs, keys):
+            p.stdin.write(oathtool(k, step) + "\n")
+            p.stdin.flush()
+        results = [answer(p, "") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    codes = [r.code for r in results]
+    print("  two enrollments racing on A and B: %s" % codes)
+    assert sorted(codes) == [PAM_SUCCESS, 6], [str(r) for r in results]  # 6: PERM_DENIED
+    won = codes.index(PAM_SUCCESS)
+    lost = results[1 - won]
+    assert lost.told("changed meanwhile") and lost.logged("reason=state-changed"), lost
+    r = e.c.login("erin", "lit:" + oathtool(keys[1 - won], step + 1))
+    assert r.code == PAM_AUTH_ERR and r.logged("reason=wrong-code"), r
+    r = e.c.login("erin", "lit:" + oathtool(keys[won], step + 1))
+    assert r.code == PAM_SUCCESS, r
 
 
 def test_racing_logins_on_three_hosts_one_code_one_success(e):
     key, step = enroll(e.a, "carol")
     code = oathtool(key, step + 1)
-    procs = [h.start("carol") for h in (e.a, e.b, e.c) for _ in range(3)]
+    procs = [h.start("carol") for h in (e.a, e.b, e.c) * 7][:20]
     try:
         for p in procs:
             p.stdin.write(code + "\n")
@@ -220,11 +271,13 @@ def test_racing_logins_on_three_hosts_one_code_one_success(e):
             if p.poll() is None:
                 p.kill()
     codes = [r.code for r in results]
-    print("  9 logins on 3 hosts, one code: %s" % codes)
-    assert codes.count(PAM_SUCCESS) == 1 and codes.count(PAM_AUTH_ERR) == 8, \
+    print("  20 logins on 3 hosts, one code: %s" % codes)
+    assert codes.count(PAM_SUCCESS) == 1 and codes.count(PAM_AUTH_ERR) == 19, \
         "%s\n%s" % (codes, "\n".join(str(r) for r in results[:2]))
-    replays = [r for r in results if r.logged("event=verify", "reason=replay")]
-    assert len(replays) == 8, [str(r) for r in results]
+    # each refusal a replay, until the replays reach max_failures: then locked out
+    refused = [r for r in results if r.logged("event=verify", "reason=replay") or
+               r.logged("event=verify", "reason=locked-out")]
+    assert len(refused) == 19, [str(r) for r in results]
 
 
 def test_concurrent_wrong_codes_count_exactly_and_lock_every_host(e):
