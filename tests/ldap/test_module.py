@@ -50,7 +50,7 @@ ldap = {{
   ca_file = "{ca}";
   person_base = "ou=people,{suffix}";
   token_base = "ou=tokens,{suffix}";
-  timeout_ms = {timeout_ms};
+  timeout_ms = {timeout_ms};{extra}
 }};
 """
 
@@ -78,7 +78,7 @@ class Result:
 class Host:
     """One host: its own config, identity (password file), state dir and PAM service."""
 
-    def __init__(self, tmp, name, dn, uri, ca, timeout_ms=10000):
+    def __init__(self, tmp, name, dn, uri, ca, timeout_ms=10000, extra=""):
         self.name = name
         d = os.path.join(tmp, name)
         os.makedirs(os.path.join(d, "pam.d"))
@@ -92,7 +92,7 @@ class Host:
         with open(self.config, "w") as f:
             f.write(CONFIG.format(state_dir=self.state_dir, max_failures=MAX_FAILURES,
                                   uri=uri, dn=dn, pwfile=pwfile, ca=ca, suffix=fx.SUFFIX,
-                                  timeout_ms=timeout_ms))
+                                  timeout_ms=timeout_ms, extra=extra))
         self.service = "pam_totp_ldap_%s_%s" % (TAG, name)
         module = os.environ["PAM_TOTP_MODULE"]
         with open(os.path.join(d, "pam.d", self.service), "w") as f:
@@ -129,9 +129,11 @@ class Host:
         assert p.returncode == 0 and r.code is not None, "driver failed\n%s" % r
         return r
 
-    def start(self, user, ops=APP):
-        """A login held at its code prompt ("stdin" answer); answer() releases it."""
-        p = subprocess.Popen(self.argv(user, ["stdin"], ops), env=self.env, text=True,
+    def start(self, user, *answers, ops=APP):
+        """A login held at its code prompt (after answers, the "stdin" answer); answer()
+        releases it."""
+        p = subprocess.Popen(self.argv(user, list(answers) + ["stdin"], ops), env=self.env,
+                             text=True,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
         seen = []
@@ -227,6 +229,31 @@ def test_one_watermark_with_slapo_otp(e):
     r = e.c.login("bob", "lit:" + oathtool(key, step + 2))
     assert r.code == PAM_SUCCESS, r
     assert whoami(e, "bob", oathtool(key, step + 2)) == 49
+    e.keys["bob"] = (key, step + 2)
+
+
+def test_reset_forces_enrollment_on_every_host(e):
+    """The reset service's identity resets bob (the directory primitive mfa-resetd uses):
+    host B enrolls him anew and says who asked; the old key opens nothing anywhere."""
+    old, step = e.keys["bob"]
+    p = subprocess.run([os.environ["LDAP_DRIVER"], e.resetter, "reset", "bob", "admin1"],
+                       env=dict(os.environ, LDAPNOINIT="1", MFA_LDAP_ROLE="reset"),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert token_attrs(e.s, "bob").get("pamTotpStatus") == "reset"
+    p = e.b.start("bob", "lit:" + oathtool(old, step + 1))  # the old key: not a confirmation
+    assert "admin1 asked for a new authenticator token" in p.seen, p.seen
+    assert "Wrong code, try again" in p.seen, p.seen
+    key = re.search(r"^INFO Key: ([A-Z2-7 ]+) \(", p.seen, re.M).group(1).replace(" ", "")
+    assert key != old
+    now = int(time.time()) // 30
+    r = answer(p, oathtool(key, now))
+    assert r.code == PAM_SUCCESS and r.logged("event=enroll", "result=ok", "reason=reset"), r
+    for h in (e.a, e.c):
+        r = h.login("bob", "lit:" + oathtool(old, step + 1))
+        assert r.code == PAM_AUTH_ERR and r.logged("reason=wrong-code"), r
+    r = e.a.login("bob", "lit:" + oathtool(key, now + 1))
+    assert r.code == PAM_SUCCESS, r
 
 
 def test_enrollment_race_across_hosts_saves_one_token(e):
@@ -399,6 +426,14 @@ class Env:
         self.a = self.host("host-a", "host-a", s.ldapi)
         self.b = self.host("host-b", "host-b", s.ldaps)
         self.c = self.host("host-c", "host-c", s.ldap)  # StartTLS
+        # what mfa-resetd's config adds: the reset service's own identity
+        rpw = os.path.join(tmp, "reset.pw")
+        with open(rpw, "w") as f:
+            f.write(fx.RESETTER + "-secret\n")
+        os.chmod(rpw, 0o600)
+        self.resetter = Host(tmp, "resetter", fx.host_dn("host-b"), s.ldapi, s.ca, extra=(
+            '\n  reset_bind = "simple";\n  reset_bind_dn = "%s";\n'
+            '  reset_bind_password_file = "%s";' % (fx.RESET_DN, rpw))).config
 
     def host(self, name, identity, uri, ca=None, timeout_ms=10000):
         return Host(self.tmp, name, fx.host_dn(identity), uri, ca or self.s.ca, timeout_ms)
@@ -406,7 +441,8 @@ class Env:
 
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    need = ("PAM_TOTP_MODULE", "PAM_DRIVER", "PAM_WRAPPER_LIB", "NSS_WRAPPER_LIB", "STATE_TOOL")
+    need = ("PAM_TOTP_MODULE", "PAM_DRIVER", "PAM_WRAPPER_LIB", "NSS_WRAPPER_LIB", "STATE_TOOL",
+            "LDAP_DRIVER")
     if os.geteuid() != 0 or not all(os.environ.get(k) for k in need):
         print("ldap module suite: needs root and the pam test environment; skipped")
         return 77
