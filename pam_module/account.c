@@ -71,19 +71,18 @@ static bool has_conversation(pam_handle_t *pamh)
  * under sshd without the account line, or pam_totp's auth line was skipped). */
 static int check_saved(struct totp_ctx *ctx)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state st = {0};
+	_cleanup_(mfa_token_clearp) struct mfa_token t = {0};
 	int enforced = -1, r;
 	struct mfa_event ev;
-	bool have = false;
 
 	if (checked(ctx->pamh) || !has_conversation(ctx->pamh))
 		return PAM_SUCCESS;
-	r = totp_lookup(ctx, &st, &have, &enforced);
+	r = totp_lookup(ctx, &t, &enforced);
 	if (r == PAM_USER_UNKNOWN)
 		return r;
 	if (r != PAM_SUCCESS)
 		return PAM_CRED_ERR;
-	if (have ? st.status == MFA_STATUS_ENROLLED : !enforced)
+	if (t.status == MFA_TOKEN_ENROLLED || (t.status == MFA_TOKEN_NONE && !enforced))
 		return PAM_SUCCESS;
 	totp_error(ctx, "No authenticator token was saved for this account; contact an "
 			"administrator.");
@@ -99,7 +98,7 @@ static int check_saved(struct totp_ctx *ctx)
 PAM_EXTERN TOTP_PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc,
 					    const char **argv)
 {
-	struct totp_ctx ctx = {.pamh = pamh, .dir_fd = -1};
+	struct totp_ctx ctx = {.pamh = pamh};
 	int r;
 
 	totp_args_parse(pamh, flags, argc, argv, &ctx.args);
@@ -114,7 +113,7 @@ PAM_EXTERN TOTP_PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int arg
 {
 	int op = flags & (PAM_ESTABLISH_CRED | PAM_DELETE_CRED | PAM_REINITIALIZE_CRED |
 			  PAM_REFRESH_CRED);
-	struct totp_ctx ctx = {.pamh = pamh, .dir_fd = -1};
+	struct totp_ctx ctx = {.pamh = pamh};
 	int r;
 
 	/* deleting or refreshing credentials ends or extends a session: nothing to write */

@@ -118,25 +118,25 @@ static char *qr_text(struct totp_ctx *ctx, const char *uri)
 /* Why: only a pending reset mentions one, and in words that are true also for an account
  * that never had a token (an administrator may reset a user who never enrolled; the state
  * does not tell the two apart). */
-static int why_line(const struct mfa_state *st, struct screen *s)
+static int why_line(const struct mfa_token *t, struct screen *s)
 {
 	char when[64];
 
-	if (!st || st->status != MFA_STATUS_RESET)
+	if (t->status != MFA_TOKEN_RESET)
 		return screen_add(s, PAM_TEXT_INFO,
 				  "This account requires a one-time code from an authenticator "
 				  "app.");
-	totp_format_time(st->reset_at, when, sizeof(when));
+	totp_format_time(t->reset_at, when, sizeof(when));
 	return screen_add(s, PAM_TEXT_INFO,
 			  "%s asked for a new authenticator token on %s; any earlier token no "
 			  "longer works.",
-			  st->reset_by[0] ? st->reset_by : "An administrator", when);
+			  t->reset_by[0] ? t->reset_by : "An administrator", when);
 }
 
 /* The first screen: why, the QR code, then who, the key, the URI and what to do, so that at
  * 80x24 the key, the URI and the prompt are the last lines and never scroll away (the QR
  * code may). */
-static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
+static int first_screen(struct totp_ctx *ctx, const struct mfa_token *t,
 			const struct mfa_secret *sec, struct screen *s)
 {
 	const struct mfa_config *c = &ctx->cfg;
@@ -144,7 +144,7 @@ static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
 	char *uri = NULL, *qr = NULL;
 	int r;
 
-	r = why_line(st, s);
+	r = why_line(t, s);
 	if (r == 0)
 		r = mfa_secret_otpauth_uri(sec, c->issuer, ctx->user, c->totp.algorithm,
 					   c->totp.digits, c->totp.period, &uri);
@@ -181,7 +181,7 @@ static int first_screen(struct totp_ctx *ctx, const struct mfa_state *st,
 
 /* Asks for the confirming code, at most TOTP_ENROLL_TRIES times; 0 and *ret_step, -EACCES
  * all wrong, other < 0 conversation failure. */
-static int confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struct mfa_secret *sec,
+static int confirm(struct totp_ctx *ctx, const struct mfa_token *t, const struct mfa_secret *sec,
 		   int64_t *ret_step)
 {
 	struct mfa_totp_params p = {ctx->cfg.totp.algorithm, ctx->cfg.totp.digits,
@@ -195,7 +195,7 @@ static int confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struc
 		if ((r = screen_init(&s)) < 0)
 			return r;
 		if (i == 0)
-			r = first_screen(ctx, st, sec, &s);
+			r = first_screen(ctx, t, sec, &s);
 		else
 			r = screen_add(&s, PAM_ERROR_MSG, "Wrong code, try again (%u of %u).",
 				       i + 1, TOTP_ENROLL_TRIES);
@@ -203,8 +203,7 @@ static int confirm(struct totp_ctx *ctx, const struct mfa_state *st, const struc
 			return r;
 		if ((r = screen_ask(ctx, &s, &answer)) < 0)
 			return r;
-		if (strlen(answer) <= TOTP_ANSWER_MAX &&
-		    mfa_totp_verify(sec, &p, time(NULL), answer, ret_step) == 0)
+		if (mfa_policy_confirm(&ctx->pol, sec, &p, answer, time(NULL), ret_step) == 0)
 			return 0;
 	}
 	return -EACCES;
@@ -240,14 +239,11 @@ void totp_show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE
 		log_enroll(ctx, LOG_WARNING, "ok", "codes-not-shown", r, -1);
 }
 
-/* Why enrollment cannot happen now, or NULL. */
-static const char *refusal(struct totp_ctx *ctx, const struct mfa_state *st)
+/* Why enrollment cannot happen here, or NULL (an expired reset is the policy's decision). */
+static const char *refusal(struct totp_ctx *ctx)
 {
 	const struct pam_conv *conv = NULL;
-	int64_t exp = ctx->cfg.enrollment.reset_expires;
 
-	if (st && exp > 0 && (int64_t)time(NULL) - st->reset_at > exp)
-		return "reset-expired";
 	if (!ctx->cfg.enrollment.allow)
 		return "enrollment-disabled";
 	if (ctx->args.no_enroll)
@@ -260,19 +256,16 @@ static const char *refusal(struct totp_ctx *ctx, const struct mfa_state *st)
 	return NULL;
 }
 
-int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
+int totp_enroll(struct totp_ctx *ctx, const struct mfa_token *t)
 {
 	_cleanup_(mfa_secret_freep) struct mfa_secret *sec = NULL;
-	const char *why = refusal(ctx, st);
+	const char *why = refusal(ctx);
 	int64_t step = -1;
 	int r;
 
 	if (why) {
-		totp_error(ctx, strcmp(why, "reset-expired") == 0
-					? "The request for a new authenticator token has expired; "
-					  "contact an administrator."
-					: "An authenticator must be set up for this account, which "
-					  "cannot be done here; contact an administrator.");
+		totp_error(ctx, "An authenticator must be set up for this account, which cannot "
+				"be done here; contact an administrator.");
 		log_enroll(ctx, LOG_NOTICE, "refused", why, 0, -1);
 		return PAM_AUTH_ERR;
 	}
@@ -280,14 +273,14 @@ int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st)
 		log_enroll(ctx, LOG_ERR, "error", "secret", r, -1);
 		return totp_pam_code(r);
 	}
-	r = confirm(ctx, st, sec, &step);
+	r = confirm(ctx, t, sec, &step);
 	if (r == -EACCES) {
 		totp_error(ctx, "Wrong code: nothing was saved.");
 		log_enroll(ctx, LOG_NOTICE, "fail", "wrong-code", 0, -1);
 		return PAM_AUTH_ERR;
 	}
 	if (r == 0)
-		r = totp_pending_keep(ctx, st, &sec, step);
+		r = totp_pending_keep(ctx, t, &sec, step);
 	if (r < 0) {
 		log_enroll(ctx, LOG_ERR, "error", "enroll", r, -1);
 		return r == -ENOTCONN || r == -EIO ? PAM_CONV_ERR : totp_pam_code(r);

@@ -10,11 +10,11 @@
 #include "config.h"
 #include "secret.h"
 #include "log.h"
-#include "state.h"
+#include "policy.h"
+#include "store.h"
 
 #define TOTP_PROMPT	  "Verification code: "
 #define TOTP_ACK_PROMPT	  "Press Enter to continue: "
-#define TOTP_ANSWER_MAX	  64 /* longer input is refused without looking at it */
 #define TOTP_ENROLL_TRIES 3
 
 /* The build hides every symbol; pam_sm_* are the module's interface (and pam_totp.map keeps
@@ -34,7 +34,8 @@ struct totp_ctx {
 	const char *user; /* validated; after an NSS lookup, NSS's own name (canonical) */
 	char canonical[MFA_USER_NAME_MAX + 1];
 	struct mfa_config cfg;
-	int dir_fd;
+	struct mfa_storage *store; /* opened by totp_lookup; NULL before, or no state directory */
+	struct mfa_policy pol;     /* over store */
 };
 
 /* args.c: parses argv; unknown arguments are logged and ignored. */
@@ -78,10 +79,14 @@ static inline struct mfa_event totp_event(const char *event, const char *user, c
 }
 
 /* pam_totp.c: what every entry point needs: the user (validated, then NSS's name), the
- * config, the state (*ret_have) and, unless the user is enrolled (-1), whether MFA is
- * enforced. PAM_SUCCESS, or the PAM code to return (logged). */
-int totp_lookup(struct totp_ctx *ctx, struct mfa_state *st, bool *ret_have, int *ret_enforced);
+ * config, the store and the user's token (*t, status NONE when none) and, unless the user is
+ * enrolled (-1), whether MFA is enforced. PAM_SUCCESS, or the PAM code to return (logged). */
+int totp_lookup(struct totp_ctx *ctx, struct mfa_token *t, int *ret_enforced);
 void totp_ctx_done(struct totp_ctx *ctx);
+/* The store failed with r (not a decision: unreadable, unreachable): logged with why, the
+ * person told when it is the directory, and the PAM code to return. With store = "ldap"
+ * every such failure is PAM_AUTHINFO_UNAVAIL (fail closed, never a fallback to files). */
+int totp_store_failed(struct totp_ctx *ctx, const char *event, const char *detail, int r);
 
 /* account.c: a mark that pam_sm_authenticate found nothing to save for PAM_USER (a verified
  * code, or a user MFA does not concern), so pam_sm_setcred need not look again. */
@@ -95,22 +100,22 @@ void totp_log(struct totp_ctx *ctx, int prio, const struct mfa_event *ev);
 void totp_log_extra(struct totp_ctx *ctx, int prio, const struct mfa_event *ev,
 		    const char *extra);
 
-/* verify.c: an enrolled user answers the prompt. */
-/* st: the decision read; refreshed under the user's lock before the code is checked. */
-int totp_verify(struct totp_ctx *ctx, struct mfa_state *st);
-/* enroll.c: a new token; st is the unlocked read (NULL: never enrolled). */
-int totp_enroll(struct totp_ctx *ctx, const struct mfa_state *st);
+/* verify.c: an enrolled user answers the prompt. t: the decision read; every write the
+ * policy makes is checked against the store, and t is re-read when it moved. */
+int totp_verify(struct totp_ctx *ctx, struct mfa_token *t);
+/* enroll.c: a new token; t is the decision read (status NONE or RESET). */
+int totp_enroll(struct totp_ctx *ctx, const struct mfa_token *t);
 
 /* enroll.c: the recovery codes, once, after the token was written; a failure is logged. */
 void totp_show_codes(struct totp_ctx *ctx, const char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
 		     unsigned n);
 
 /* pending.c: a confirmed enrollment kept in the handle until pam_acct_mgmt or pam_setcred
- * (written only when the whole authentication succeeded). keep: the secret is moved in; st
- * the state it was decided on (NULL: none); any earlier pending one is replaced. save: 0
- * written (codes shown), -ENOENT nothing pending, -ESTALE the state changed meanwhile, other
- * < 0 not written; logged and told either way, and nothing is pending afterwards. */
-int totp_pending_keep(struct totp_ctx *ctx, const struct mfa_state *st, struct mfa_secret **sec,
+ * (written only when the whole authentication succeeded). keep: the secret is moved in; t
+ * the token it was decided on; any earlier pending one is replaced. save: 0 written (codes
+ * shown), -ENOENT nothing pending, -ESTALE the token changed meanwhile, other < 0 not
+ * written; logged and told either way, and nothing is pending afterwards. */
+int totp_pending_keep(struct totp_ctx *ctx, const struct mfa_token *t, struct mfa_secret **sec,
 		      int64_t step);
 int totp_pending_save(struct totp_ctx *ctx);
 /* true when something was pending (and is now dropped) */

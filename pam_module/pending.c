@@ -6,8 +6,9 @@
  * application calls pam_acct_mgmt() and pam_setcred() only after pam_authenticate()
  * succeeded, so the new token is kept here (pam_set_data) and written by the first of the two;
  * it is then removed, so it is written once. Everything the write needs is kept with it (the
- * account line may name another config=), and the state it was decided on, so a reset or
- * enrollment that happened meanwhile is never overwritten. */
+ * account line may name another config=: the auth line's config names the store), and what
+ * the decision saw of the token (mfa_token_seen), so a reset or enrollment that happened
+ * meanwhile, on this host or another, is never overwritten (mfa_policy_claim). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@
 
 #include <security/pam_ext.h>
 
+#include "mfa-build.h"
 #include "pam_totp.h"
+#include "policy.h"
 #include "secret.h"
 
 #define PENDING_DATA "pam_totp_pending_enrollment"
@@ -26,13 +29,10 @@
 struct pending {
 	char pam_user[MFA_USER_NAME_MAX + 1]; /* PAM_USER when it was confirmed */
 	char user[MFA_USER_NAME_MAX + 1];     /* NSS's name: whose state is written */
-	char *state_dir;
-	bool after_reset; /* decided on a pending reset (else: no state at all) */
-	uint64_t epoch;	  /* of that reset */
-	int64_t reset_at;
-	char reset_by[MFA_USER_NAME_MAX + 1];
+	char *config;		    /* the auth line's config: its store is written */
+	struct mfa_token_seen seen; /* no token, or a pending reset of that generation */
 	enum mfa_algo algorithm;
-	unsigned digits, period, recovery_codes;
+	unsigned digits, period, window, recovery_codes;
 	int64_t step; /* the confirming step: the new token's last accepted step */
 	struct mfa_secret *secret;
 };
@@ -42,7 +42,7 @@ static void pending_free(struct pending *p)
 	if (!p)
 		return;
 	mfa_secret_free(p->secret);
-	free(p->state_dir);
+	free(p->config);
 	sodium_memzero(p, sizeof(*p));
 	free(p);
 }
@@ -72,7 +72,7 @@ static void log_enroll(struct totp_ctx *ctx, const char *user, int prio, const c
 	totp_log(ctx, prio, &ev);
 }
 
-int totp_pending_keep(struct totp_ctx *ctx, const struct mfa_state *seen, struct mfa_secret **sec,
+int totp_pending_keep(struct totp_ctx *ctx, const struct mfa_token *t, struct mfa_secret **sec,
 		      int64_t step)
 {
 	const struct mfa_config *c = &ctx->cfg;
@@ -85,48 +85,30 @@ int totp_pending_keep(struct totp_ctx *ctx, const struct mfa_state *seen, struct
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	*p = (struct pending){.state_dir = strdup(c->state_dir),
-			      .after_reset = seen != NULL,
+	*p = (struct pending){.config = strdup(ctx->args.config ? ctx->args.config
+								 : MFA_DEFAULT_CONFIG),
+			      .seen = mfa_token_seen_of(t),
 			      .algorithm = c->totp.algorithm,
 			      .digits = c->totp.digits,
 			      .period = c->totp.period,
+			      .window = c->totp.window,
 			      .recovery_codes = c->enrollment.recovery_codes,
 			      .step = step};
 	strcpy(p->pam_user, pam_user);
 	strcpy(p->user, ctx->user); /* validated, so bounded */
-	if (seen) {
-		p->epoch = seen->epoch;
-		p->reset_at = seen->reset_at;
-		memcpy(p->reset_by, seen->reset_by, sizeof(p->reset_by));
-	}
-	if (!p->state_dir) {
+	if (!p->config || p->recovery_codes > MFA_RECOVERY_MAX) {
+		int r = p->config ? -EINVAL : -ENOMEM;
+
 		pending_free(p);
-		return -ENOMEM;
+		return r;
 	}
 	p->secret = TAKE_PTR(*sec);
 	if (pam_set_data(ctx->pamh, PENDING_DATA, p, pending_cleanup) != PAM_SUCCESS) {
 		pending_free(p);
 		return -ENOMEM;
 	}
-	log_enroll(ctx, p->user, LOG_NOTICE, "pending", seen ? "reset" : "first", 0, -1);
-	return 0;
-}
-
-/* Under the lock: the state must still be what the decision saw (none, or the same reset),
- * so a racing enrollment or reset is never overwritten. */
-static int still_same(const struct pending *p, int dir_fd, int lock_fd)
-{
-	_cleanup_(mfa_state_clearp) struct mfa_state now = {0};
-	struct mfa_err err = {0};
-	int r;
-
-	r = mfa_state_load(dir_fd, lock_fd, p->user, &now, &err);
-	if (!p->after_reset)
-		return r == -ENOENT ? 0 : r < 0 ? r : -ESTALE;
-	if (r < 0)
-		return r;
-	if (now.status != MFA_STATUS_RESET || now.epoch != p->epoch)
-		return -ESTALE;
+	log_enroll(ctx, p->user, LOG_NOTICE, "pending",
+		   t->status == MFA_TOKEN_RESET ? "reset" : "first", 0, -1);
 	return 0;
 }
 
@@ -136,39 +118,57 @@ static void codes_freep(char (**codes)[MFA_RECOVERY_CODE_LEN + 1])
 		sodium_free(*codes);
 }
 
-/* Writes the enrolled state, the secret moved into it; the new recovery codes (sodium memory)
- * are handed out to be shown once. */
-static int store(struct pending *p, char (**ret_codes)[MFA_RECOVERY_CODE_LEN + 1])
+/* The store of the config the enrollment was confirmed under, in sub (the save's own
+ * context). */
+static int open_store(struct totp_ctx *sub, const struct pending *p)
 {
-	_cleanup_(mfa_state_clearp) struct mfa_state ns = {0};
-	_cleanup_(codes_freep) char(*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
-	_cleanup_close_ int dir_fd = -1, lock_fd = -1;
-	unsigned n = p->recovery_codes;
+	struct mfa_err err = {0};
 	int r;
 
-	if ((r = mfa_state_open_dir(p->state_dir, &dir_fd)) < 0)
+	if ((r = mfa_config_load(p->config, &sub->cfg, &err)) < 0)
 		return r;
-	r = mfa_state_lock(dir_fd, p->user, MFA_STATE_LOCK_TIMEOUT_MS, &lock_fd);
-	if (r < 0 || (r = still_same(p, dir_fd, lock_fd)) < 0)
+	r = mfa_store_open(&sub->cfg, MFA_STORE_ROLE_HOST, &sub->store, &err);
+	if (r < 0) {
+		if (sub->cfg.store == MFA_STORE_LDAP)
+			(void)totp_store_failed(sub, "enroll", err.msg, r);
 		return r;
-	ns = (struct mfa_state){.status = MFA_STATUS_ENROLLED,
-				.algorithm = p->algorithm,
-				.digits = p->digits,
-				.period = p->period,
-				.last_step = p->step,
-				.enrolled_at = time(NULL),
-				.reset_at = p->reset_at,
-				.n_recovery = n};
-	memcpy(ns.reset_by, p->reset_by, sizeof(ns.reset_by));
-	if (n > 0) {
-		codes = sodium_malloc(sizeof(*codes) * n);
+	}
+	mfa_policy_init(&sub->pol, &sub->cfg, sub->store);
+	return 0;
+}
+
+/* Saves the token if it is still what the decision saw; the new recovery codes (sodium
+ * memory) are handed out to be shown once. */
+static int store(struct totp_ctx *sub, struct pending *p,
+		 char (**ret_codes)[MFA_RECOVERY_CODE_LEN + 1])
+{
+	_cleanup_(codes_freep) char(*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
+	char hashes[MFA_RECOVERY_MAX][MFA_RECOVERY_HASH_LEN];
+	struct mfa_store_enroll e = {.secret = p->secret,
+				     .algorithm = p->algorithm,
+				     .digits = p->digits,
+				     .period = p->period,
+				     .window = p->window,
+				     .step = p->step,
+				     .now = time(NULL),
+				     .recovery = (const char(*)[MFA_RECOVERY_HASH_LEN])hashes,
+				     .n_recovery = p->recovery_codes};
+	int r;
+
+	if ((r = open_store(sub, p)) < 0)
+		return r;
+	if (e.n_recovery > 0) {
+		codes = sodium_malloc(sizeof(*codes) * e.n_recovery);
 		if (!codes)
 			return -ENOMEM;
-		if ((r = mfa_recovery_generate(n, codes, ns.recovery)) < 0)
+		if ((r = mfa_recovery_generate(e.n_recovery, codes, hashes)) < 0)
 			return r;
 	}
-	ns.secret = TAKE_PTR(p->secret);
-	if ((r = mfa_state_store(dir_fd, lock_fd, p->user, &ns, 0)) < 0)
+	r = mfa_policy_claim(&sub->pol, p->user, &p->seen, &e);
+	sodium_memzero(hashes, sizeof(hashes));
+	if (r < 0 && r != -ESTALE && sub->cfg.store == MFA_STORE_LDAP)
+		(void)totp_store_failed(sub, "enroll", mfa_store_error(sub->store), r);
+	if (r < 0)
 		return r;
 	*ret_codes = TAKE_PTR(codes);
 	return 0;
@@ -179,20 +179,23 @@ int totp_pending_save(struct totp_ctx *ctx)
 	_cleanup_(codes_freep) char(*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
 	const char *pam_user = NULL;
 	struct pending *p = NULL;
+	struct totp_ctx sub = {.pamh = ctx->pamh, .args = ctx->args};
+	bool after_reset;
 	int r;
 
 	if (pam_get_data(ctx->pamh, PENDING_DATA, (const void **)&p) != PAM_SUCCESS || !p)
 		return -ENOENT;
-	ctx->user = p->user;
+	ctx->user = sub.user = p->user;
+	after_reset = p->seen.status == MFA_TOKEN_RESET;
 	if (mfa_secret_init() < 0)
 		r = -EIO;
 	else if (pam_get_item(ctx->pamh, PAM_USER, (const void **)&pam_user) != PAM_SUCCESS ||
 		 !pam_user || strcmp(pam_user, p->pam_user) != 0)
 		r = -EPERM; /* the application switched users after authenticating */
 	else
-		r = store(p, &codes);
+		r = store(&sub, p, &codes);
 	if (r == 0) {
-		log_enroll(ctx, p->user, LOG_NOTICE, "ok", p->after_reset ? "reset" : "first", 0,
+		log_enroll(ctx, p->user, LOG_NOTICE, "ok", after_reset ? "reset" : "first", 0,
 			   p->recovery_codes);
 		totp_show_codes(ctx, (const char(*)[MFA_RECOVERY_CODE_LEN + 1])codes,
 				p->recovery_codes);
@@ -200,12 +203,16 @@ int totp_pending_save(struct totp_ctx *ctx)
 		totp_error(ctx, "The token was changed meanwhile: nothing was saved.");
 		log_enroll(ctx, p->user, LOG_NOTICE, "refused", "state-changed", 0, -1);
 	} else {
-		totp_error(ctx, "The new token could not be saved; contact an administrator.");
+		/* with the directory, totp_store_failed() already told why */
+		if (sub.cfg.store != MFA_STORE_LDAP)
+			totp_error(ctx, "The new token could not be saved; contact an "
+					"administrator.");
 		log_enroll(ctx, p->user, LOG_ERR, "error",
 			   r == -EPERM ? "user-changed" : "save-failed", r, -1);
 	}
 	/* written once, or never: a second call finds nothing pending */
 	ctx->user = NULL;
+	totp_ctx_done(&sub);
 	totp_pending_drop(ctx->pamh);
 	return r;
 }

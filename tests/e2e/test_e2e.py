@@ -5,6 +5,9 @@ short-lived users and groups (useradd/groupadd, removed afterwards even on failu
 client, codes from oathtool, and a reset through a running mfa-resetd by an admin user.
   test_e2e.py sshd_story        enrollment over ssh, login, wrong code, reset, re-enrollment
   test_e2e.py pamtester_console the same service through pamtester (console-style login)
+  test_e2e.py sshd_ldap_story   store = "ldap" against a slapd started here: enrollment over
+                                ssh, the next code on a second host (pamtester, its own
+                                identity), replay refused across hosts, directory stopped
 Needs root. Outside CI a non-root run exits 77 (meson: skipped) because it cannot create users
 or start sshd; in CI (CI set) it must run, so there it fails instead."""
 import os
@@ -69,25 +72,26 @@ class World:
         with open(os.path.join(self.dir, "password"), "w") as f:
             f.write(self.password)
 
-    def write_config(self):
-        with open(self.config, "w") as f:
+    def write_config(self, extra="", config=None, services=("sshd", "e2e-login")):
+        config = config or self.config
+        with open(config, "w") as f:
             f.write('issuer = "pam_totp e2e";\nstate_dir = "%s";\n'
                     'enforce = { groups = [ "%s" ]; };\n'
-                    'reset = { admin_groups = [ "%s" ]; socket = "%s"; };\n'
-                    % (self.state, self.g_users, self.g_admins, self.socket))
-        os.chmod(self.config, 0o644)
+                    'reset = { admin_groups = [ "%s" ]; socket = "%s"; };\n%s'
+                    % (self.state, self.g_users, self.g_admins, self.socket, extra))
+        os.chmod(config, 0o644)
         pamd = os.path.join(self.dir, "pam.d")
-        os.mkdir(pamd)
+        os.makedirs(pamd, exist_ok=True)
         # The documented stack (pam_totp(8)): the password stops the stack when wrong
         # (requisite), and the account line writes a confirmed enrollment: sshd calls
         # pam_acct_mgmt in the process that ran pam_authenticate, pam_setcred in another.
-        module = "%s/pam_module/pam_totp.so config=%s" % (BUILD, self.config)
+        module = "%s/pam_module/pam_totp.so config=%s" % (BUILD, config)
         stack = ("auth requisite pam_unix.so\n"
                  "auth required %s\n"
                  "account required pam_unix.so\n"
                  "account required %s\n"
                  "session required pam_permit.so\n" % (module, module))
-        for service in ("sshd", "e2e-login"):
+        for service in services:
             with open(os.path.join(pamd, service), "w") as f:
                 f.write(stack)
         self.pam_env = dict(os.environ, LD_PRELOAD="libpam_wrapper.so", PAM_WRAPPER="1",
@@ -172,6 +176,10 @@ class World:
             return oath(self.keys[-1])
         if kind == "recovery":
             return self.recovery[0]
+        if kind.startswith("at:"):  # at:B32:STEP, the code of an absolute time step
+            _, key, step = kind.split(":")
+            return run("oathtool", "--totp", "-b", "-N", "@%d" % (int(step) * 30),
+                       key).stdout.strip()
         _, key, steps = kind.split(":")
         return oath(key, int(steps))
 
@@ -297,6 +305,88 @@ def test_pamtester_console(w):
           p.screen)
     p = console(w, "password", "key:%s:0" % OTHER_KEY)
     check(p.returncode != 0, "console login with a wrong code succeeded", p.screen)
+
+
+LDAP_CONFIG = """store = "ldap";
+ldap = {{
+  uri = "{uri}";
+  bind = "simple";
+  bind_dn = "{dn}";
+  bind_password_file = "{pwfile}";
+  ca_file = "{ca}";
+  person_base = "ou=people,{suffix}";
+  token_base = "ou=tokens,{suffix}";
+  timeout_ms = 2000;
+}};
+totp = {{ window = 2; }};
+"""
+
+
+def ldap_host(w, s, fx, name, uri, services):
+    """Host `name` of the fleet: its own config, identity and PAM services."""
+    pwfile = os.path.join(w.dir, name + ".pw")
+    with open(pwfile, "w") as f:
+        f.write(name + "-secret\n")
+    os.chmod(pwfile, 0o600)
+    w.write_config(LDAP_CONFIG.format(uri=uri, dn=fx.host_dn(name), pwfile=pwfile, ca=s.ca,
+                                      suffix=fx.SUFFIX),
+                   os.path.join(w.dir, name + ".conf"), services)
+
+
+def sshd_ldap_story(w, s, fx):
+    # the person in the directory (the fixture's rootDN over ldapi)
+    ldif = ("dn: %s\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+            "objectClass: oathTOTPUser\noathTOTPToken: %s\nuid: %s\ncn: %s\nsn: %s\n"
+            "uidNumber: %d\ngidNumber: 2000\nhomeDirectory: /nonexistent\n"
+            % (fx.person_dn(w.user), fx.token_dn(w.user), w.user, w.user, w.user,
+               pwd.getpwnam(w.user).pw_uid))
+    r = s.tool("ldapadd", None, None, ["-Y", "EXTERNAL"], stdin=ldif)
+    check(r.returncode == 0, "person not added", r.stderr)
+    ldap_host(w, s, fx, "host-a", s.ldapi, ("sshd",))          # sshd: host A
+    ldap_host(w, s, fx, "host-b", s.ldaps, ("e2e-login",))     # the console: host B
+    w.start_sshd()
+
+    p = w.ssh("password", "enroll")
+    check(logged_in_as(w, p), "enrollment over ssh on the ldap store failed", p.screen)
+    check(os.listdir(w.state) == [], "the ldap store wrote a state file", os.listdir(w.state))
+    key = w.shown_keys()[-1]
+    r = s.tool("ldapsearch", None, None, ["-Y", "EXTERNAL", "-LLL", "-b",
+                                          fx.token_dn(w.user), "oathTOTPLastTimeStep"])
+    m = re.search(r"^oathTOTPLastTimeStep: (\d+)$", r.stdout, re.M)
+    check(m, "no token in the directory", r.stdout, r.stderr)
+    step = int(m.group(1))
+    # the code that confirmed the enrollment on A is refused on B; the next one works there
+    p = console(w, "password", "at:%s:%d" % (key, step))
+    check(p.returncode != 0 and "already used" in p.screen, "A's code accepted on B", p.screen)
+    p = console(w, "password", "at:%s:%d" % (key, step + 1))
+    check(p.returncode == 0 and "successfully authenticated" in p.screen,
+          "the next code refused on host B", p.screen)
+    check("Key: " not in p.screen, "host B enrolled a second token", p.screen)
+    p = w.ssh("password", "at:%s:%d" % (key, step + 1))
+    check(not logged_in_as(w, p), "B's code accepted again on A over ssh", p.screen)
+
+    s.pause()  # the directory stops answering: refused within the timeout, never a hang
+    try:
+        t0 = time.monotonic()
+        p = w.ssh("password", "at:%s:%d" % (key, step + 2))
+        dt = time.monotonic() - t0
+        c = console(w, "password", "at:%s:%d" % (key, step + 2))
+    finally:
+        s.resume()
+    check(not logged_in_as(w, p) and dt < 30, "ssh with the directory stopped (%.1f s)" % dt,
+          p.screen)
+    check(c.returncode != 0 and "MFA directory cannot be reached" in c.screen,
+          "console with the directory stopped", c.screen)
+    p = w.ssh("password", "at:%s:%d" % (key, step + 2))
+    check(logged_in_as(w, p), "login after the directory came back failed", p.screen)
+
+
+def test_sshd_ldap_story(w):
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ldap"))
+    import slapd_fixture as fx
+    with tempfile.TemporaryDirectory(prefix="pam_totp-e2e-ldap-") as tmp, \
+            fx.Slapd(os.path.join(tmp, "slapd")) as s:
+        sshd_ldap_story(w, s, fx)
 
 
 def main():
