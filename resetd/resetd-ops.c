@@ -189,9 +189,10 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 		any_ok |= !tg[i].o.code;
 	}
 	/* Durable before anyone is told "ok": one syncfs for the whole batch (the directory
-	 * made each modify durable before it answered). If it fails, the resets were made
-	 * (the old secrets are gone) but a crash could undo them: each says so. */
-	if (any_ok && op == reset_one && (r = mfa_store_sync(c->store)) < 0) {
+	 * made each modify durable before it answered, and its store is gone if it failed
+	 * since). If it fails, the resets were made (the old secrets are gone) but a crash
+	 * could undo them: each says so. */
+	if (any_ok && op == reset_one && c->store && (r = mfa_store_sync(c->store)) < 0) {
 		syslog(LOG_ERR, "event=sync result=error error='%s'", strerror(-r));
 		unsynced = true;
 	}

@@ -1,0 +1,582 @@
+"""mfa-resetd on the ldap store: the real daemon (nss_wrapper for its users and groups) and
+the real mfa-reset client as different uids (setpriv), against a real slapd started here
+(slapd_fixture.py) with its access log (-d stats), so a case can see what the daemon asked
+the directory, and as whom. The hosts' side is checked with ldapsearch as a host identity
+and with tests/ldap/policy-driver as host-a..c.
+
+Run by meson (suite ldap) with MFA_RESETD, MFA_RESET, POLICY_DRIVER and NSS_WRAPPER_LIB
+set; needs root; skipped with exit 77 otherwise. The cases run in order (later ones build
+on earlier state); every case runs even when one fails."""
+import base64
+import calendar
+import inspect
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import slapd_fixture as fx  # noqa: E402
+from ldap_harness import SECRET_B32, Env, oathtool  # noqa: E402
+
+RESETD = os.environ.get("MFA_RESETD", "")
+RESET = os.environ.get("MFA_RESET", "")
+PDRIVER = os.environ.get("POLICY_DRIVER", "")
+NSS_WRAPPER = os.environ.get("NSS_WRAPPER_LIB", "")
+RECOVERY = "AAAA-BBBB-CCCC-DDDD"
+ENROLLED = ["alice", "bob", "carol", "dave", "erin"]  # the fixture's people, enrolled here
+BULK = ["p%03d" % i for i in range(160)]  # more people, enrolled straight into the directory
+UIDS = {"root": 0, "admin1": 2001, "mallory": 2030}
+DOWN_MS = 1000  # the directory-down cases' timeout
+
+
+class LoggingSlapd(fx.Slapd):
+    """The fixture's slapd in the foreground with its stats log (every BIND, SRCH, MOD)."""
+
+    def launch(self):
+        d = self.dir
+        if os.path.exists(f"{d}/slapd.pid"):
+            os.unlink(f"{d}/slapd.pid")
+        self.log = f"{d}/slapd.log"
+        self.proc = subprocess.Popen(
+            ["slapd", "-d", "stats", "-F", f"{d}/slapd.d", "-h",
+             f"{self.ldapi} {self.ldaps}/ {self.ldap}/"],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "a"))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = subprocess.run(["ldapwhoami", "-Y", "EXTERNAL", "-H", self.ldapi],
+                               capture_output=True, env=self.env())
+            if r.returncode == 0:
+                self.pid = self.proc.pid
+                return
+            time.sleep(0.05)
+        raise RuntimeError("slapd did not answer within 20 s")
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "proc", None):
+            self.proc.wait(timeout=10)
+
+    def kill(self):
+        super().kill()
+        self.proc.wait(timeout=10)
+
+    def mark(self):
+        return os.path.getsize(self.log)
+
+    def ops_since(self, mark):
+        """[(conn, op, verb, rest)] logged after mark, and {conn: bind DN}."""
+        with open(self.log, errors="replace") as f:
+            f.seek(mark)
+            text = f.read()
+        ops, binds = [], {}
+        for m in re.finditer(r"conn=(\d+) op=(\d+) (BIND|SRCH|MOD|ADD|DEL|CMPR?) (.*)", text):
+            conn, op, verb, rest = m.groups()
+            ops.append((conn, op, verb, rest))
+            b = re.match(r'dn="([^"]*)" method', rest)
+            if verb == "BIND" and b:
+                binds[conn] = b.group(1).lower()
+        results = {(c, o): n for c, o, n in
+                   re.findall(r"conn=(\d+) op=(\d+) SEARCH RESULT .*?nentries=(\d+)", text)}
+        return ops, binds, results
+
+    def rootdump(self, dn):
+        """Every attribute of dn, as the rootDN sees it (the ACLs bypassed)."""
+        p = self.tool("ldapsearch", None, None, ["-Y", "EXTERNAL", "-Q", "-LLL", "-o",
+                                                 "ldif-wrap=no", "-b", dn, "-s", "base"])
+        assert p.returncode == 0, p.stderr
+        return attrs(p.stdout)
+
+
+def attrs(ldif):
+    out = {}
+    for line in ldif.splitlines():
+        m = re.match(r"([A-Za-z]+)(::?) ?(.*)", line)
+        if m and m.group(1) != "dn":
+            out.setdefault(m.group(1), []).append(m.group(3))
+    return out
+
+
+def gentime_age(v):
+    return time.time() - calendar.timegm(time.strptime(v, "%Y%m%d%H%M%SZ"))
+
+
+class Daemon:
+    def __init__(self, tmp, cfg):
+        self.tmp, self.cfg = tmp, cfg
+        self.sock = os.path.join(tmp, "resetd.sock")
+        self.log = os.path.join(tmp, "daemon.log")
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, LD_PRELOAD=NSS_WRAPPER, LDAPNOINIT="1",
+                   NSS_WRAPPER_PASSWD=os.path.join(self.tmp, "passwd"),
+                   NSS_WRAPPER_GROUP=os.path.join(self.tmp, "group"),
+                   NSS_WRAPPER_DISABLE_DEEPBIND="1")
+        env.setdefault("ASAN_OPTIONS", "verify_asan_link_order=0")
+        self.proc = subprocess.Popen(
+            [RESETD, "--config", self.cfg, "--socket", self.sock, "--foreground",
+             "--log-stderr"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"))
+        for _ in range(1000):
+            assert self.proc.poll() is None, "daemon exited: " + self.logtext()
+            if "event=start" in self.logtext():
+                return
+            time.sleep(0.01)
+        raise RuntimeError("daemon did not start: " + self.logtext())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    def logtext(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def run(self, user, *args, input=None, timeout=120):
+        uid = UIDS[user]
+        cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups", RESET,
+               "--socket", self.sock] + list(args)
+        return subprocess.run(cmd, input=input, capture_output=True, text=True,
+                              start_new_session=True, timeout=timeout)
+
+
+def expect(p, rc, what):
+    assert p.returncode == rc, "%s: exit %d, want %d\nstdout: %s\nstderr: %s" % (
+        what, p.returncode, rc, p.stdout[-3000:], p.stderr[-2000:])
+
+
+def pdriver(cfg, *args):
+    p = subprocess.run([PDRIVER, cfg] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, LDAPNOINIT="1"))
+    kv = dict(l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
+    assert not p.stderr, p.stderr[-2000:]  # a sanitizer's report fails the case
+    return p.returncode, kv
+
+
+def host_view(s, user):
+    """The token as host-b's identity reads it with ldapsearch."""
+    p = s.tool("ldapsearch", fx.host_dn("host-b"), "host-b-secret",
+               ["-LLL", "-o", "ldif-wrap=no", "-b", fx.token_dn(user), "-s", "base"])
+    assert p.returncode == 0, p.stderr
+    return attrs(p.stdout)
+
+
+def all_tokens(s):
+    return {u: s.rootdump(fx.token_dn(u)) for u in ENROLLED + BULK[:5]}
+
+
+# --- the cases, in order -------------------------------------------------------------------
+
+def test_admin_reset_removes_secret_and_codes_every_host_sees_it(e):
+    s, d = e.s, e.d
+    before = s.rootdump(fx.token_dn("alice"))
+    assert before.get("oathSecret") and before.get("pamTotpRecoveryHash"), before
+    bob = s.rootdump(fx.token_dn("bob"))
+    mark = s.mark()
+    p = d.run("admin1", "--yes", "alice")
+    expect(p, 0, "admin1 resets alice")
+    assert "alice: reset" in p.stdout and "1 succeeded, 0 failed" in p.stdout, p.stdout
+    after = s.rootdump(fx.token_dn("alice"))
+    assert "oathSecret" not in after, "secret left in the directory: %s" % after
+    assert "pamTotpRecoveryHash" not in after, "recovery codes left: %s" % after
+    assert after["pamTotpStatus"] == ["reset"] and after["pamTotpResetBy"] == ["admin1"], after
+    assert 0 <= gentime_age(after["pamTotpResetAt"][0]) < 120, after
+    assert int(after["pamTotpGeneration"][0]) == int(before["pamTotpGeneration"][0]) + 1
+    assert s.rootdump(fx.token_dn("bob")) == bob, "bob was touched"
+    # a host sees it: through its own identity, and through the policy
+    hv = host_view(s, "alice")
+    assert hv["pamTotpStatus"] == ["reset"] and hv["pamTotpResetBy"] == ["admin1"], hv
+    for cfg in (e.a, e.b, e.c):
+        rc, kv = pdriver(cfg, "decide", "alice", 1)
+        assert rc == 0 and kv["decision"] == "enroll", kv
+    rc, kv = pdriver(e.c, "status", "alice")
+    assert kv["status"] == "reset" and kv["reset_by"] == "admin1", kv
+    # the daemon wrote as the reset identity, and logged who and whom
+    ops, binds, _ = s.ops_since(mark)
+    mods = [c for c, _, v, rest in ops if v == "MOD" and fx.token_dn("alice") in rest]
+    assert mods and all(binds.get(c) == fx.RESET_DN.lower() for c in mods), (mods, binds)
+    assert re.search(r"event=reset actor='admin1' uid=2001 target='alice' result=ok",
+                     d.logtext()), d.logtext()
+
+
+def test_non_admin_refused_and_the_directory_never_asked(e):
+    s, d = e.s, e.d
+    before = all_tokens(s)
+    mark = s.mark()
+    for args in (("--yes", "bob"), ("--yes", "--group", "contractors"), ("--unlock", "bob"),
+                 ("--status", "bob"), ("--list",)):
+        p = d.run("mallory", *args)
+        expect(p, 3, "mallory %s" % (args,))
+        assert "not authorized" in p.stderr, p.stderr
+    assert all_tokens(s) == before, "a refused request changed the directory"
+    ops, binds, _ = s.ops_since(mark)
+    assert fx.RESET_DN.lower() not in binds.values(), \
+        "the daemon bound to the directory for a refused caller: %s" % binds
+    assert re.search(r"event=reset actor='mallory' uid=2030 target='bob' result=refused "
+                     r"reason=not-admin", d.logtext()), d.logtext()
+
+
+def test_unlock_clears_failures_and_keeps_the_token(e):
+    s, d = e.s, e.d
+    a, b = e.a, e.b
+    wrong = oathtool(SECRET_B32, int(time.time()) // 30 + 200)
+    for cfg in (a, b, a, b, a):  # five wrong codes from two hosts: locked (max_failures 5)
+        rc, kv = pdriver(cfg, "verify", "erin", wrong)
+        assert rc == 5 and kv["outcome"] in ("wrong", "locked"), kv
+    st = d.run("admin1", "--status", "erin")
+    expect(st, 0, "status of a locked-out person")
+    assert re.search(r"^erin +enrolled .*locked out until", st.stdout, re.M), st.stdout
+    before = s.rootdump(fx.token_dn("erin"))
+    assert before["oathFailureCount"] == ["5"] and before.get("pamTotpLockedUntil"), before
+    p = d.run("admin1", "--unlock", "erin")
+    expect(p, 0, "--unlock erin")
+    assert "erin: unlocked" in p.stdout, p.stdout
+    after = s.rootdump(fx.token_dn("erin"))
+    assert after["oathFailureCount"] == ["0"] and "pamTotpLockedUntil" not in after, after
+    assert after["oathSecret"] == before["oathSecret"], "unlock touched the secret"
+    assert after["pamTotpGeneration"] == before["pamTotpGeneration"], after
+    rc, kv = pdriver(a, "decide", "erin", 1)
+    assert kv["decision"] == "verify", kv
+    p = d.run("admin1", "--unlock", "gina", "frank")
+    expect(p, 1, "unlock of people without a token")
+    assert re.search(r"^gina: failed: .*\(not-enrolled\)", p.stdout, re.M), p.stdout
+    assert re.search(r"^frank: failed: no such person in the MFA directory \(no-entry\)",
+                     p.stdout, re.M), p.stdout
+    expect(d.run("admin1", "--unlock", "alice"), 0, "unlock of a reset token")
+
+
+def test_status_and_json_unchanged(e):
+    d = e.d
+    p = d.run("admin1", "--status", "alice", "bob", "gina", "frank", "nosuchuser")
+    expect(p, 1, "status with an unknown user")
+    out = p.stdout
+    assert re.search(r"^alice +reset pending \(by admin1 at ", out, re.M), out
+    assert re.search(r"^bob +enrolled \(since ", out, re.M), out
+    assert re.search(r"^gina +not enrolled", out, re.M), out
+    assert re.search(r"^frank +not enrolled", out, re.M), out
+    assert re.search(r"^nosuchuser: failed: .*unknown-user", out, re.M), out
+    assert "4 shown, 1 failed" in out, out
+    p = d.run("admin1", "--json", "--status", "alice", "bob", "gina")
+    expect(p, 0, "--json --status")
+    doc = json.loads(p.stdout)
+    st = {r["user"]: r for r in doc["results"]}
+    assert st["alice"]["status"] == "reset" and st["alice"]["reset_by"] == "admin1", doc
+    assert isinstance(st["alice"]["reset_at"], int), doc
+    assert st["bob"]["status"] == "enrolled" and st["bob"]["reset_by"] is None, doc
+    assert isinstance(st["bob"]["enrolled_at"], int), doc
+    assert st["gina"]["status"] == "none" and st["gina"]["enrolled_at"] is None, doc
+    p = d.run("admin1", "--json", "--yes", "carol", "nosuchuser", "gina")
+    expect(p, 1, "--json reset")
+    doc = json.loads(p.stdout)
+    res = {r["user"]: r for r in doc["results"]}
+    assert doc["ok"] == 1 and doc["failed"] == 2, doc
+    assert res["carol"]["result"] == "ok" and res["carol"]["synced"] is True, doc
+    assert res["nosuchuser"]["error"] == "unknown-user", doc
+    assert res["gina"]["error"] == "not-enrolled", doc
+
+
+def test_list_is_one_paged_search(e):
+    s, d = e.s, e.d
+    mark = s.mark()
+    t0 = time.monotonic()
+    p = d.run("admin1", "--list")
+    took = time.monotonic() - t0
+    expect(p, 0, "--list")
+    n = len(ENROLLED) + len(BULK)
+    assert "%d shown, 0 failed" % n in p.stdout, p.stdout[-500:]
+    for u in BULK:
+        assert re.search(r"^%s +enrolled" % u, p.stdout, re.M), u
+    assert re.search(r"^alice +reset pending \(by admin1", p.stdout, re.M), p.stdout
+    ops, binds, results = s.ops_since(mark)
+    mine = [(c, o, v, rest) for c, o, v, rest in ops if binds.get(c) == fx.RESET_DN.lower()]
+    # (slapd logs a search on two lines: base, scope and filter; then the attributes)
+    srch = [(c, o, rest) for c, o, v, rest in mine if v == "SRCH" and "base=" in rest]
+    assert len(srch) == 1, "want one search, got %d: %s" % (len(srch), srch[:5])
+    c, o, rest = srch[0]
+    assert 'base="ou=tokens,%s"' % fx.SUFFIX in rest and "pamTotpToken" in rest, rest
+    # The database's size limit is 50: all of them in one search means it was paged.
+    assert results.get((c, o)) == str(n), (results.get((c, o)), n)
+    assert not [v for _, _, v, _ in mine if v not in ("BIND", "SRCH")], mine
+    p = d.run("admin1", "--json", "--list")
+    doc = json.loads(p.stdout)
+    assert len(doc["results"]) == n and doc["ok"] == n, doc["ok"]
+    print("     --list of %d tokens: %.2f s" % (n, took))
+
+
+def test_group_from_file_and_refusals(e):
+    s, d = e.s, e.d
+    dave = s.rootdump(fx.token_dn("dave"))
+    p = d.run("admin1", "--yes", "--group", "contractors")  # alice, carol
+    expect(p, 0, "--group contractors")
+    assert "2 succeeded, 0 failed" in p.stdout, p.stdout
+    assert s.rootdump(fx.token_dn("dave")) == dave, "dave (not a member) was touched"
+    p = d.run("admin1", "--yes", "--from-file", "-", input="bob\n# comment\n\n  dave  \n")
+    expect(p, 0, "--from-file -")
+    assert "2 succeeded, 0 failed" in p.stdout, p.stdout
+    for u in ("bob", "dave"):
+        t = s.rootdump(fx.token_dn(u))
+        assert t["pamTotpStatus"] == ["reset"] and t["pamTotpResetBy"] == ["admin1"], t
+        assert "oathSecret" not in t, t
+    p = d.run("admin1", "--yes", "admin1", "boss", "frank", "gina", "nosuchuser")
+    expect(p, 1, "refusals")
+    out = p.stdout
+    assert re.search(r"^admin1: failed: .*self-reset", out, re.M), out
+    assert re.search(r"^boss: failed: .*protected", out, re.M), out
+    assert re.search(r"^frank: failed: .*no-entry", out, re.M), out
+    assert re.search(r"^gina: failed: .*not-enrolled", out, re.M), out
+    assert "0 succeeded, 5 failed" in out, out
+    p = d.run("root", "--yes", "p159")
+    expect(p, 0, "root resets")
+    assert s.rootdump(fx.token_dn("p159"))["pamTotpResetBy"] == ["root"]
+
+
+def set_timeout(e, ms):
+    with open(e.cfg) as f:
+        text = f.read()
+    with open(e.cfg, "w") as f:
+        f.write(re.sub(r"timeout_ms = \d+;", "timeout_ms = %d;" % ms, text))
+
+
+def assert_all_directory_failures(p, names):
+    for u in names:
+        assert re.search(r"^%s: failed: cannot reach the MFA directory \(directory\)" % u,
+                         p.stdout, re.M), p.stdout
+    assert "0 succeeded, %d failed" % len(names) in p.stdout, p.stdout
+
+
+def test_directory_paused_every_result_says_so_within_the_timeout(e):
+    s, d = e.s, e.d
+    names = ["p010", "p011", "p012"]
+    before = {u: s.rootdump(fx.token_dn(u)) for u in names}
+    set_timeout(e, 5000)
+    s.pause()
+    try:
+        # a refusal does not wait on the directory (nor bind to it)
+        t0 = time.monotonic()
+        expect(d.run("mallory", "--yes", "p010"), 3, "refused while the directory is down")
+        assert time.monotonic() - t0 < 2.5, "a refusal waited on the directory"
+        set_timeout(e, DOWN_MS)
+        t0 = time.monotonic()
+        p = d.run("admin1", "--yes", *names)
+        took = time.monotonic() - t0
+        expect(p, 1, "reset with the directory paused")
+        assert_all_directory_failures(p, names)
+        assert took < DOWN_MS / 1000 + 2.5, "took %.2f s" % took
+        for args in (("--status", "p010"), ("--unlock", "p010")):
+            t0 = time.monotonic()
+            q = d.run("admin1", *args)
+            assert time.monotonic() - t0 < DOWN_MS / 1000 + 2.5, args
+            expect(q, 1, "%s with the directory paused" % (args,))
+            assert "cannot reach the MFA directory (directory)" in q.stdout, q.stdout
+        t0 = time.monotonic()
+        q = d.run("admin1", "--list")
+        assert time.monotonic() - t0 < DOWN_MS / 1000 + 2.5
+        assert q.returncode != 0 and "cannot reach the MFA directory" in q.stderr, q
+        assert " shown" not in q.stdout or "0 shown" in q.stdout, q.stdout
+        q = d.run("admin1", "--json", "--yes", "p013")
+        doc = json.loads(q.stdout)
+        assert doc["ok"] == 0 and doc["results"][0]["error"] == "directory", doc
+    finally:
+        s.resume()
+    assert re.search(r"event=directory result=error op=connect error='Connection timed out' "
+                     r"detail='[^']+'", d.logtext()), d.logtext()
+    assert re.search(r"event=reset actor='admin1' uid=2001 target='p010' result=error "
+                     r"reason=directory", d.logtext()), d.logtext()
+    time.sleep(0.5)
+    for u in names:
+        assert s.rootdump(fx.token_dn(u)) == before[u], u + " changed"
+    set_timeout(e, 10000)
+
+
+def test_directory_lost_mid_batch_no_false_success(e):
+    """slapd paused while a reset of 100 people runs: every "ok" is true, the rest say the
+    directory failed, at once after one timeout (not one each)."""
+    s, d = e.s, e.d
+    names = BULK[20:120]
+    set_timeout(e, DOWN_MS)
+    mark = s.mark()
+    proc = subprocess.Popen(
+        ["setpriv", "--reuid=2001", "--regid=2001", "--clear-groups", RESET, "--socket",
+         d.sock, "--yes", "--from-file", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc.stdin.write("".join(u + "\n" for u in names))
+    proc.stdin.close()
+    proc.stdin = None  # communicate() below only reads
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ops, _, _ = s.ops_since(mark)
+        if sum(v == "MOD" for _, _, v, _ in ops) >= 5:
+            break
+        time.sleep(0.005)
+    s.pause()
+    t0 = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        s.resume()
+    oks = re.findall(r"^(p\d+): reset$", out, re.M)
+    fails = re.findall(r"^(p\d+): failed: cannot reach the MFA directory \(directory\)$", out,
+                       re.M)
+    assert oks and fails and len(oks) + len(fails) == len(names), \
+        (out, err, d.logtext()[-1500:])
+    assert "%d succeeded, %d failed" % (len(oks), len(fails)) in out, out
+    assert took < DOWN_MS / 1000 + 2.5, "the rest took %.2f s after the pause" % took
+    time.sleep(0.5)  # a modify in flight at the pause lands now
+    done = [u for u in names if s.rootdump(fx.token_dn(u)).get("pamTotpStatus") == ["reset"]]
+    assert set(oks) <= set(done), "reported reset but not: %s" % (set(oks) - set(done))
+    assert len(set(done) - set(oks)) <= 1, "more than the one in flight: %s" % done
+    print("     %d reset, %d answered \"directory\" after the pause, in %.2f s" % (len(oks), len(fails), took))
+    set_timeout(e, 10000)
+
+
+def test_directory_stopped_then_back(e):
+    s, d = e.s, e.d
+    s.kill()
+    try:
+        t0 = time.monotonic()
+        p = d.run("admin1", "--yes", "p150", "p151")
+        took = time.monotonic() - t0
+        expect(p, 1, "reset with slapd killed")
+        assert_all_directory_failures(p, ["p150", "p151"])
+        assert took < 3, took
+    finally:
+        s.launch()
+    p = d.run("admin1", "--yes", "p150")
+    expect(p, 0, "reset once the directory is back")
+    assert s.rootdump(fx.token_dn("p150"))["pamTotpStatus"] == ["reset"]
+
+
+def test_wrong_reset_identity_is_a_clear_error(e):
+    s, d = e.s, e.d
+    pw = re.search(r'reset_bind_password_file = "([^"]+)"', open(e.cfg).read()).group(1)
+    with open(pw) as f:
+        good = f.read()
+    with open(pw, "w") as f:
+        f.write("not-the-password\n")
+    try:
+        p = d.run("admin1", "--yes", "p140")
+        expect(p, 1, "reset with a refused bind")
+        assert re.search(r"^p140: failed: the MFA directory refused the reset service "
+                         r"\(directory-denied\)", p.stdout, re.M), p.stdout
+    finally:
+        with open(pw, "w") as f:
+            f.write(good)
+    assert s.rootdump(fx.token_dn("p140"))["pamTotpStatus"] == ["enrolled"]
+
+
+# --- setup ---------------------------------------------------------------------------------
+
+def nss_files(tmp):
+    users = [("root", 0), ("admin1", 2001), ("mallory", 2030), ("boss", 2020)]
+    users += [(u, 2010 + i) for i, u in enumerate(ENROLLED + ["frank", "gina"])]
+    users += [(u, 5000 + i) for i, u in enumerate(BULK)]
+    with open(os.path.join(tmp, "passwd"), "w") as f:
+        for u, uid in users:
+            f.write("%s:x:%d:%d:%s:/nonexistent:/bin/sh\n" % (u, uid, uid, u))
+    with open(os.path.join(tmp, "group"), "w") as f:
+        for u, uid in users:
+            f.write("%s:x:%d:\n" % (u, uid))
+        f.write("mfa-admins:x:3001:admin1\nmfa-users:x:3002:%s\ncontractors:x:3003:alice,carol\n"
+                "executives:x:3004:boss\n" % ",".join(ENROLLED))
+
+
+def bulk_ldif():
+    """gina: a person without a token; p000..: people with enrolled tokens."""
+    secret = base64.b64encode(b"0123456789abcdefghij").decode()
+    def person(u, uid, link):
+        return (f"dn: {fx.person_dn(u)}\nobjectClass: inetOrgPerson\n"
+                f"objectClass: posixAccount\n{link}uid: {u}\ncn: {u}\nsn: {u}\n"
+                f"uidNumber: {uid}\ngidNumber: {uid}\nhomeDirectory: /nonexistent\n")
+    out = [person("gina", 2016, "")]
+    for i, u in enumerate(BULK):
+        out.append(person(u, 5000 + i,
+                          f"objectClass: oathTOTPUser\noathTOTPToken: {fx.token_dn(u)}\n"))
+        out.append(
+            f"dn: {fx.token_dn(u)}\nobjectClass: device\nobjectClass: oathTOTPToken\n"
+            f"objectClass: oathTOTPParams\nobjectClass: pamTotpToken\ncn: {u}\n"
+            f"owner: {fx.person_dn(u)}\noathTOTPParams: {fx.token_dn(u)}\noathOTPLength: 6\n"
+            "oathHMACAlgorithm: 1.2.840.113549.2.7\noathTOTPTimeStepPeriod: 30\n"
+            "oathTOTPTimeStepWindow: 1\npamTotpGeneration: 1\noathFailureCount: 0\n"
+            f"oathSecret:: {secret}\npamTotpStatus: enrolled\n"
+            "oathSecretTime: 20261201000000Z\noathTOTPLastTimeStep: 1\n")
+    return "\n".join(out)
+
+
+def setup(e, tmp):
+    s = e.s
+    p = s.tool("ldapadd", None, None, ["-Y", "EXTERNAL", "-Q"], stdin=bulk_ldif())
+    assert p.returncode == 0, p.stderr
+    e.a = e.config("host-a", dn=fx.host_dn("host-a"))
+    e.b = e.config("host-b", dn=fx.host_dn("host-b"))
+    e.c = e.config("host-c", dn=fx.host_dn("host-c"))
+    for cfg in (e.a, e.b):
+        with open(cfg, "a") as f:
+            f.write("lockout = { max_failures = 5; lock_seconds = 600; };\n")
+    step = int(time.time()) // 30
+    for u in ENROLLED:
+        rc, kv = pdriver(e.a, "claim", u, SECRET_B32, step - 2, RECOVERY)
+        assert rc == 0, (u, kv)
+    # mfa-resetd's config: a host's file with the reset identity; the state directory
+    # does not exist (the ldap store must never need it)
+    e.cfg = e.config("resetd", dn=fx.host_dn("host-b"), reset_dn=fx.RESET_DN)
+    with open(e.cfg, "a") as f:
+        f.write('state_dir = "%s/no-such-state-dir";\n' % tmp)
+        f.write('enforce = { groups = [ "mfa-users" ]; };\n')
+        f.write('reset = { admin_groups = [ "mfa-admins" ]; socket = "%s/resetd.sock";\n'
+                '  allow_self_reset = false; protected_groups = [ "executives" ]; };\n' % tmp)
+    nss_files(tmp)
+    e.d = Daemon(tmp, e.cfg)
+    e.d.start()
+
+
+def cases():
+    fns = [f for n, f in globals().items() if n.startswith("test_") and callable(f)]
+    return sorted(fns, key=lambda f: inspect.getsourcelines(f)[1])
+
+
+def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    if os.geteuid() != 0 or not (RESETD and RESET and PDRIVER and NSS_WRAPPER):
+        print("resetd on ldap: needs root, MFA_RESETD, MFA_RESET, POLICY_DRIVER and "
+              "NSS_WRAPPER_LIB; skipped")
+        return 77
+    failed, tests = [], cases()
+    with tempfile.TemporaryDirectory(prefix="pam_totp-resetd-ldap-") as tmp, \
+            LoggingSlapd(os.path.join(tmp, "slapd"), with_otp=True) as s:
+        os.chmod(tmp, 0o755)  # the clients run as other uids and need the socket
+        e = Env(tmp, s)
+        try:
+            setup(e, tmp)
+            for f in tests:
+                t0 = time.monotonic()
+                try:
+                    f(e)
+                    print("ok   %s (%.2f s)" % (f.__name__, time.monotonic() - t0))
+                except Exception:
+                    failed.append(f.__name__)
+                    print("FAIL %s" % f.__name__)
+                    traceback.print_exc(file=sys.stdout)
+                sys.stdout.flush()
+            alive = e.d.proc.poll() is None
+        finally:
+            if hasattr(e, "d"):
+                e.d.stop()
+        if not alive:
+            failed.append("daemon died: " + e.d.logtext()[-2000:])
+        bad = [l for l in e.d.logtext().splitlines() if "runtime error" in l or "Sanitizer" in l]
+        if bad:
+            failed.append("sanitizer: " + "\n".join(bad[:20]))
+    print("%d tests, %d failed %s" % (len(tests), len(failed), " ".join(failed)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
