@@ -433,7 +433,8 @@ def test_directory_lost_mid_batch_no_false_success(e):
     done = [u for u in names if s.rootdump(fx.token_dn(u)).get("pamTotpStatus") == ["reset"]]
     assert set(oks) <= set(done), "reported reset but not: %s" % (set(oks) - set(done))
     assert len(set(done) - set(oks)) <= 1, "more than the one in flight: %s" % done
-    print("     %d reset, %d answered \"directory\" after the pause, in %.2f s" % (len(oks), len(fails), took))
+    print("     %d reset, %d answered \"directory\" after the pause, in %.2f s"
+          % (len(oks), len(fails), took))
     set_timeout(e, 10000)
 
 
