@@ -114,7 +114,9 @@ static int list_cb(const char *user, int r, const struct mfa_token *t, void *use
 	FILE *out = l->c->out;
 
 	if (mfa_user_validate(user) < 0) {
-		fprintf(out, "err %s invalid-name not a valid user name\n", user);
+		/* Not echoed: a name the store holds (a token's cn, which a host may have
+		 * written) could carry a space or a newline, and forge reply lines. */
+		fprintf(out, "err (invalid) invalid-name a stored token's name is not a user name\n");
 		l->failed++;
 	} else if (r < 0 || !t) {
 		read_error(l->c, user, r < 0 ? r : -EBADMSG);

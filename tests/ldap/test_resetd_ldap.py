@@ -310,6 +310,37 @@ def test_list_is_one_paged_search(e):
     print("     --list of %d tokens: %.2f s" % (n, took))
 
 
+def test_list_never_echoes_a_bad_stored_name(e):
+    """Token entries whose cn is no user name (hosts may add entries under ou=tokens): --list
+    counts each as a failure and never lets its bytes forge a reply line."""
+    s, d = e.s, e.d
+    evil = ["x\nok mallory reset", "a b c"]
+    ldif = "".join("dn:: %s\nobjectClass: device\nobjectClass: pamTotpToken\ncn:: %s\n"
+                   "pamTotpGeneration: 1\npamTotpStatus: enrolled\n\n" % (
+                       base64.b64encode(("cn=%s,ou=tokens,%s" % (cn, fx.SUFFIX)).encode())
+                       .decode(), base64.b64encode(cn.encode()).decode()) for cn in evil)
+    p = s.tool("ldapadd", None, None, ["-Y", "EXTERNAL", "-Q"], stdin=ldif)
+    assert p.returncode == 0, p.stderr
+    try:
+        n = len(ENROLLED) + len(BULK)
+        p = d.run("admin1", "--list")
+        expect(p, 1, "--list with bad names stored")
+        assert "%d shown, 2 failed" % n in p.stdout, p.stdout[-300:]
+        assert "mallory" not in p.stdout and not re.search(r"^(a|x)\b", p.stdout, re.M), \
+            [l for l in p.stdout.splitlines() if not re.match(r"(p\d+|[a-e][a-z]+) ", l)]
+        assert p.stdout.count("(invalid): failed: ") == 2, p.stdout[-300:]
+        doc = json.loads(d.run("admin1", "--json", "--list").stdout)
+        assert doc["ok"] == n and doc["failed"] == 2, (doc["ok"], doc["failed"])
+        assert not [r for r in doc["results"] if "mallory" in r["user"]], doc
+    finally:
+        for cn in evil:
+            s.tool("ldapdelete", None, None, ["-Y", "EXTERNAL", "-Q",
+                                              "cn=%s,ou=tokens,%s" % (cn.replace("\n", "\\0A"),
+                                                                      fx.SUFFIX)])
+    p = d.run("admin1", "--list")
+    expect(p, 0, "--list once the bad entries are gone")
+
+
 def test_group_from_file_and_refusals(e):
     s, d = e.s, e.d
     dave = s.rootdump(fx.token_dn("dave"))
