@@ -174,6 +174,12 @@ def all_tokens(s):
 
 # --- the cases, in order -------------------------------------------------------------------
 
+def test_check_config_accepts_the_ldap_config(e):
+    p = subprocess.run([RESET, "--check-config", e.cfg], capture_output=True, text=True)
+    expect(p, 0, "--check-config of mfa-resetd's ldap config")
+    assert p.stdout.strip().endswith(": OK"), p.stdout
+
+
 def test_admin_reset_removes_secret_and_codes_every_host_sees_it(e):
     s, d = e.s, e.d
     before = s.rootdump(fx.token_dn("alice"))
