@@ -33,6 +33,7 @@ ENROLLED = ["alice", "bob", "carol", "dave", "erin"]  # the fixture's people, en
 BULK = ["p%03d" % i for i in range(160)]  # more people, enrolled straight into the directory
 UIDS = {"root": 0, "admin1": 2001, "mallory": 2030}
 DOWN_MS = 1000  # the directory-down cases' timeout
+BULK_SECRET = b"0123456789abcdefghij"
 
 
 class LoggingSlapd(fx.Slapd):
@@ -379,6 +380,39 @@ def test_group_from_file_and_refusals(e):
     assert s.rootdump(fx.token_dn("p159"))["pamTotpResetBy"] == ["root"]
 
 
+def test_reset_races_logins_on_three_hosts(e):
+    """18 logins on three hosts hold at a barrier with one good code; the barrier and a reset
+    through the daemon are released together. Whatever order the directory takes them in,
+    the reset stands (no login writes the old token back) and the code opens at most one."""
+    s, d = e.s, e.d
+    user, b32 = "p130", base64.b32encode(BULK_SECRET).decode().rstrip("=")
+    code = oathtool(b32, int(time.time()) // 30)
+    with tempfile.TemporaryDirectory() as tmp:
+        bar = os.path.join(tmp, "go")
+        env = dict(os.environ, LDAPNOINIT="1", MFA_LDAP_BARRIER=bar)
+        procs = [subprocess.Popen([PDRIVER, c, "verify", user, code], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for c in (e.a, e.b, e.c) * 6]
+        time.sleep(1.0)  # every login connected and read the token
+        open(bar, "w").close()
+        p = d.run("admin1", "--yes", user)
+        outs = [pr.communicate(timeout=60) for pr in procs]
+    expect(p, 0, "reset racing logins")
+    assert "%s: reset" % user in p.stdout, p.stdout
+    for _, err in outs:
+        assert not err, err[-2000:]
+    got = [dict(l.split("=", 1) for l in o.splitlines() if "=" in l).get("outcome")
+           for o, _ in outs]
+    assert got.count("ok-code") <= 1, got
+    assert set(got) <= {"ok-code", "replay", "changed"}, got
+    t = s.rootdump(fx.token_dn(user))
+    assert t["pamTotpStatus"] == ["reset"] and "oathSecret" not in t, t
+    assert t["pamTotpResetBy"] == ["admin1"], t
+    rc, kv = pdriver(e.b, "verify", user, oathtool(b32, int(time.time()) // 30 + 1))
+    assert rc == 5 and kv["outcome"] == "changed", kv
+    print("     outcomes: %s" % {k: got.count(k) for k in set(got)})
+
+
 def set_timeout(e, ms):
     with open(e.cfg) as f:
         text = f.read()
@@ -535,7 +569,7 @@ def nss_files(tmp):
 
 def bulk_ldif():
     """gina: a person without a token; p000..: people with enrolled tokens."""
-    secret = base64.b64encode(b"0123456789abcdefghij").decode()
+    secret = base64.b64encode(BULK_SECRET).decode()
     def person(u, uid, link):
         return (f"dn: {fx.person_dn(u)}\nobjectClass: inetOrgPerson\n"
                 f"objectClass: posixAccount\n{link}uid: {u}\ncn: {u}\nsn: {u}\n"
