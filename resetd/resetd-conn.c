@@ -9,7 +9,6 @@
 
 #include "macro.h"
 #include "resetd.h"
-#include "state.h"
 
 void resetd_log(const struct mfa_event *ev)
 {
@@ -170,19 +169,26 @@ static int setup(struct resetd_ctx *c, int fd, struct mfa_config *cfg, const cha
 		fprintf(c->out, "error config daemon configuration unusable\n");
 		return r;
 	}
-	if ((r = mfa_state_open_dir(cfg->state_dir, &c->dir_fd)) < 0) {
+	/* The directory is bound to only for an administrator's request (resetd_store_get):
+	 * a connection alone makes no bind, and a directory that is down still lets the
+	 * daemon refuse whom it must. The state directory is opened now, as it always was. */
+	if (cfg->store != MFA_STORE_FILES)
+		return 0;
+	if ((r = mfa_store_open(cfg, MFA_STORE_ROLE_RESET, &c->store, &err)) < 0) {
 		syslog(LOG_ERR, "event=state-dir result=error dir='%s' error='%s'", cfg->state_dir,
 		       strerror(-r));
 		fprintf(c->out, "error state-dir state directory unusable\n");
+		c->store = NULL;
 		return r;
 	}
+	mfa_policy_init(&c->pol, cfg, c->store);
 	return 0;
 }
 
 void resetd_serve(int fd, const char *config_path)
 {
 	struct mfa_config cfg = { 0 };
-	struct resetd_ctx c = { .cfg = &cfg, .dir_fd = -1 };
+	struct resetd_ctx c = { .cfg = &cfg };
 
 	if (resetd_io_open(&c, fd) < 0)
 		return;
@@ -192,7 +198,6 @@ void resetd_serve(int fd, const char *config_path)
 	if (c.io_left <= 0)
 		resetd_log_refusal(&c, "connection", "deadline");
 	fclose(c.out);
-	if (c.dir_fd >= 0)
-		close(c.dir_fd);
+	resetd_store_close(&c);
 	mfa_config_free(&cfg);
 }

@@ -1,7 +1,8 @@
 /* mfa-resetd: RESET, RESET-GROUP and UNLOCK. The actor is checked once per request
  * (resetd_require_admin: current NSS groups), every target on its own
- * (mfa_user_may_reset_target), reset under the user's lock without fsync, and the whole batch
- * made durable by one syncfs() before any "ok" goes out. */
+ * (mfa_user_may_reset_target), then the policy resets (mfa_policy_reset, without fsync) or
+ * unlocks it in the store, and the whole batch is made durable (mfa_store_sync: one syncfs
+ * for the files store) before any "ok" goes out. */
 #include <errno.h>
 #include <grp.h>
 #include <stdlib.h>
@@ -12,19 +13,11 @@
 
 #include "macro.h"
 #include "resetd.h"
-#include "fsutil.h"
-#include "state.h"
 
-struct outcome {
-	const char *code; /* NULL: success */
-	const char *msg;
-	bool hide_name; /* do not log the target name */
-};
-
-/* One target: its outcome, and NSS's own name for it once authorized (the state changed is
+/* One target: its outcome, and NSS's own name for it once authorized (the token changed is
  * that name's, and the audit line names it). */
 struct target {
-	struct outcome o;
+	struct resetd_outcome o;
 	char name[MFA_USER_NAME_MAX + 1];
 };
 
@@ -93,66 +86,51 @@ int resetd_require_admin(struct resetd_ctx *c, const char *event, char *const *t
 	return 0;
 }
 
-static struct outcome verdict_outcome(int v)
+#define OUTCOME(code, msg, hide) ((struct resetd_outcome){ code, msg, hide, false })
+
+static struct resetd_outcome verdict_outcome(int v)
 {
 	switch (v) {
-	case MFA_RESET_ALLOWED: return (struct outcome){ NULL, NULL, false };
-	case MFA_RESET_NOT_ADMIN: return (struct outcome){ "not-authorized", "not authorized", false };
+	case MFA_RESET_ALLOWED: return OUTCOME(NULL, NULL, false);
+	case MFA_RESET_NOT_ADMIN: return OUTCOME("not-authorized", "not authorized", false);
 	case MFA_RESET_SELF:
-		return (struct outcome){ "self-reset", "resetting yourself is not allowed", false };
-	case MFA_RESET_PROTECTED:
-		return (struct outcome){ "protected", "user is in a protected group", false };
-	case MFA_RESET_INVALID_NAME:
-		return (struct outcome){ "invalid-name", "not a valid user name", true };
-	case MFA_RESET_UNKNOWN_USER:
-		return (struct outcome){ "unknown-user", "no such user", true };
-	default: return (struct outcome){ "lookup-failed", "cannot look the user up", true };
+		return OUTCOME("self-reset", "resetting yourself is not allowed", false);
+	case MFA_RESET_PROTECTED: return OUTCOME("protected", "user is in a protected group", false);
+	case MFA_RESET_INVALID_NAME: return OUTCOME("invalid-name", "not a valid user name", true);
+	case MFA_RESET_UNKNOWN_USER: return OUTCOME("unknown-user", "no such user", true);
+	default: return OUTCOME("lookup-failed", "cannot look the user up", true);
 	}
 }
 
+/* The policy removes the secret and recovery codes (files: whatever is there, even a corrupt
+ * or unsafe state; ldap: one asserted modify, re-read and retried when a login moved the
+ * token meanwhile), records who and when, and the next login on any host enrolls anew. */
 static int reset_one(struct resetd_ctx *c, const char *name, int64_t now)
 {
-	_cleanup_close_ int lfd = -1;
-	struct mfa_state st = { 0 };
-	int r;
-
-	if ((r = mfa_state_lock(c->dir_fd, name, MFA_STATE_LOCK_TIMEOUT_MS, &lfd)) < 0)
-		return r;
-	/* Nothing of the old state survives a reset, so it is not read: whatever is there (an
-	 * enrollment, no file, a corrupt or unsafe one) is replaced from a zeroed state, whose
-	 * new random epoch retires the old counter record. */
-	mfa_state_make_reset(&st, c->actor, now);
-	r = mfa_state_store(c->dir_fd, lfd, name, &st, MFA_FS_NOSYNC);
-	mfa_state_clear(&st);
-	return r;
+	return mfa_policy_reset(&c->pol, name, c->actor, now, MFA_STORE_NOSYNC);
 }
 
 static int unlock_one(struct resetd_ctx *c, const char *name, int64_t now)
 {
-	_cleanup_close_ int lfd = -1;
-	struct mfa_state st = { 0 };
-	int r;
-
-	if ((r = mfa_state_lock(c->dir_fd, name, MFA_STATE_LOCK_TIMEOUT_MS, &lfd)) < 0)
-		return r;
-	if ((r = mfa_state_load(c->dir_fd, lfd, name, &st, NULL)) < 0)
-		return r;
-	st.failures = 0;
-	st.locked_until = 0;
-	r = mfa_state_store_counters(lfd, &st);
-	mfa_state_clear(&st);
-	return r;
+	(void)now;
+	return mfa_policy_unlock(&c->pol, name);
 }
 
-static struct outcome op_outcome(int r)
+/* op on one authorized target, unless the directory already failed in this request: then
+ * that failure is its answer too, without waiting for another timeout. */
+static struct resetd_outcome run_one(struct resetd_ctx *c, target_op op, const char *name,
+				     int64_t now)
 {
-	switch (r) {
-	case 0: return (struct outcome){ NULL, NULL, false };
-	case -ENOENT: return (struct outcome){ "not-enrolled", "user has no MFA state", false };
-	case -ETIMEDOUT: return (struct outcome){ "busy", "state locked by a login, retry", false };
-	case -EBADMSG: return (struct outcome){ "corrupt-state", "state file is corrupt", false };
-	default: return (struct outcome){ "io-error", "cannot write the state", false };
+	int r;
+
+	if (c->down == 0 && resetd_store_get(c) == 0) {
+		resetd_store_rearm(c);
+		r = resetd_store_failed(c, op(c, name, now));
+		if (c->down == 0)
+			return resetd_store_outcome(c, r == -ENOENT ? resetd_store_why_none(c, name)
+								    : r);
 	}
+	return resetd_store_outcome(c, c->down);
 }
 
 /* Replies name the target as requested; audit lines name the account whose state changed.
@@ -164,7 +142,7 @@ static void finish(struct resetd_ctx *c, const char *event, const char *what, ch
 	size_t n_ok = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct outcome *o = &tg[i].o;
+		const struct resetd_outcome *o = &tg[i].o;
 		const char *logged = tg[i].name[0] ? tg[i].name : t[i];
 
 		if (!o->code) {
@@ -178,7 +156,7 @@ static void finish(struct resetd_ctx *c, const char *event, const char *what, ch
 		fprintf(c->out, "err %s %s %s\n", t[i], o->code, o->msg);
 		if (strcmp(event, "plan") != 0)
 			resetd_log_target(c, event, o->hide_name ? NULL : logged,
-				  strcmp(o->code, "io-error") == 0 ? "error" : "refused", o->code);
+					  o->error ? "error" : "refused", o->code);
 	}
 	fprintf(c->out, "end ok=%zu failed=%zu\n", n_ok, n - n_ok + pre_failed);
 }
@@ -189,9 +167,11 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 	_cleanup_free_ struct target *tg = calloc(n ? n : 1, sizeof(*tg));
 	int64_t now = (int64_t)time(NULL);
 	bool any_ok = false, unsynced = false;
+	int r;
 
 	if (!tg)
 		return -ENOMEM;
+	c->down = 0;
 	resetd_log_request(c, event, op ? "accepted" : "ok", NULL, (long long)n);
 	for (size_t i = 0; i < n; i++) {
 		/* The actor's admin membership was checked for this request
@@ -204,12 +184,16 @@ static int run_targets(struct resetd_ctx *c, const char *event, const char *what
 			tg[i].name[0] = '\0';
 			continue;
 		}
-		tg[i].o = op ? op_outcome(op(c, tg[i].name, now)) : tg[i].o;
+		if (op)
+			tg[i].o = run_one(c, op, tg[i].name, now);
 		any_ok |= !tg[i].o.code;
 	}
-	/* Durable before anyone is told "ok": one syncfs for the whole batch. */
-	if (any_ok && op == reset_one && syncfs(c->dir_fd) < 0) {
-		syslog(LOG_ERR, "event=sync result=error error='%m'");
+	/* Durable before anyone is told "ok": one syncfs for the whole batch (the directory
+	 * made each modify durable before it answered, and its store is gone if it failed
+	 * since). If it fails, the resets were made (the old secrets are gone) but a crash
+	 * could undo them: each says so. */
+	if (any_ok && op == reset_one && c->store && (r = mfa_store_sync(c->store)) < 0) {
+		syslog(LOG_ERR, "event=sync result=error error='%s'", strerror(-r));
 		unsynced = true;
 	}
 	finish(c, event, what, t, tg, n, pre_failed, unsynced);

@@ -6,13 +6,14 @@
 
 #include "macro.h"
 #include "resetd.h"
-#include "state.h"
 
-static const char *status_name(const struct mfa_state *st)
+static const char *status_name(const struct mfa_token *t)
 {
-	if (!st)
-		return "none";
-	return st->status == MFA_STATUS_RESET ? "reset" : "enrolled";
+	switch (t->status) {
+	case MFA_TOKEN_ENROLLED: return "enrolled";
+	case MFA_TOKEN_RESET: return "reset";
+	default: return "none";
+	}
 }
 
 /* reset_by as one protocol word: bytes that cannot travel (space, controls, >= 0x80) and '%'
@@ -33,70 +34,70 @@ static void put_actor(FILE *out, const char *by)
 	}
 }
 
-static void status_line(FILE *out, const char *user, const struct mfa_state *st)
+static void status_line(FILE *out, const char *user, const struct mfa_token *t)
 {
 	fprintf(out, "status %s status=%s enrolled_at=%lld reset_at=%lld reset_by=", user,
-		status_name(st), st ? (long long)st->enrolled_at : 0LL,
-		st ? (long long)st->reset_at : 0LL);
-	put_actor(out, st ? st->reset_by : NULL);
-	fprintf(out, " locked_until=%lld failures=%u\n", st ? (long long)st->locked_until : 0LL,
-		st ? st->failures : 0u);
+		status_name(t), (long long)t->enrolled_at, (long long)t->reset_at);
+	put_actor(out, t->reset_by);
+	fprintf(out, " locked_until=%lld failures=%u\n", (long long)t->locked_until, t->failures);
 }
 
-/* One status line (or err line); 0 ok, -1 failed. lock_dir: see mfa_state_load_summary().
- * A name asked for (by_nss) is read under NSS's own name for it, as the module keeps it
- * ("ALICE" in a case-insensitive directory shows alice); a name NSS does not know shows its
- * left-behind state, if any. Names from the state directory are read as they are. */
-static int status_one(FILE *out, int dir_fd, int lock_dir, const char *user, bool by_nss)
+/* A token that cannot be read, as its err line. The directory failing is the request's
+ * (resetd_store_failed), not this user's. */
+static void read_error(const struct resetd_ctx *c, const char *user, int r)
 {
-	struct mfa_state st = { 0 };
+	struct resetd_outcome o = resetd_store_outcome(c, r);
+
+	if (c->cfg->store == MFA_STORE_FILES)
+		fprintf(c->out, "err %s %s cannot read the state\n", user,
+			r == -EBADMSG ? "corrupt-state" : "unsafe-state");
+	else
+		fprintf(c->out, "err %s %s %s\n", user, o.code, o.msg);
+}
+
+/* One status line (or err line); 0 ok, -1 failed. A name asked for (by_nss) is read under
+ * NSS's own name for it, as the module keeps it ("ALICE" in a case-insensitive directory
+ * shows alice); a name NSS does not know shows its left-behind state, if any. */
+static int status_one(struct resetd_ctx *c, const char *user)
+{
+	_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
 	char name[MFA_USER_NAME_MAX + 1];
 	const char *key = user;
-	int r, known = 1;
+	int r = c->down, known;
 
 	if (mfa_user_validate(user) < 0) {
-		fprintf(out, "err %s invalid-name not a valid user name\n", user);
+		fprintf(c->out, "err %s invalid-name not a valid user name\n", user);
 		return -1;
 	}
-	if (by_nss) {
-		known = mfa_user_canonical(user, name, sizeof(name));
-		if (known == 0)
-			key = name;
+	known = mfa_user_canonical(user, name, sizeof(name));
+	if (known == 0)
+		key = name;
+	if (r == 0 && (r = resetd_store_get(c)) == 0) {
+		resetd_store_rearm(c);
+		r = resetd_store_failed(c, mfa_store_status(c->store, key, &t, NULL));
 	}
-	r = mfa_state_load_summary(dir_fd, lock_dir, key, &st, NULL);
-	if (r == -ENOENT && known == -ENOENT) {
-		fprintf(out, "err %s unknown-user no such user\n", user);
+	if (r == 0 && t.status == MFA_TOKEN_NONE && known == -ENOENT) {
+		fprintf(c->out, "err %s unknown-user no such user\n", user);
 		return -1;
 	}
-	if (r < 0 && r != -ENOENT) {
-		fprintf(out, "err %s %s cannot read the state\n", user,
-			r == -EBADMSG ? "corrupt-state" : "unsafe-state");
+	if (r < 0) {
+		read_error(c, user, r);
 		return -1;
 	}
-	status_line(out, user, r == 0 ? &st : NULL);
-	mfa_state_clear(&st);
+	status_line(c->out, user, &t);
 	return 0;
-}
-
-/* The .lock directory once per request (-1 if it cannot be opened: then per user). */
-static int lock_dir_of(const struct resetd_ctx *c)
-{
-	int fd = -1;
-
-	return mfa_state_open_lock_dir(c->dir_fd, &fd) < 0 ? -1 : fd;
 }
 
 int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n)
 {
-	_cleanup_close_ int lock_dir = -1;
 	size_t failed = 0;
 
 	if (!resetd_require_admin(c, "status", targets, n, false))
 		return 0;
 	resetd_log_request(c, "status", "ok", NULL, (long long)n);
-	lock_dir = lock_dir_of(c);
+	c->down = 0;
 	for (size_t i = 0; i < n; i++)
-		if (status_one(c->out, c->dir_fd, lock_dir, targets[i], true) < 0)
+		if (status_one(c, targets[i]) < 0)
 			failed++;
 	fprintf(c->out, "end ok=%zu failed=%zu\n", n - failed, failed);
 	return 0;
@@ -104,36 +105,54 @@ int resetd_status(struct resetd_ctx *c, char *const *targets, size_t n)
 
 struct list_ctx {
 	struct resetd_ctx *c;
-	int lock_dir;
 	size_t ok, failed;
 };
 
-static int list_cb(const char *user, void *userdata)
+static int list_cb(const char *user, int r, const struct mfa_token *t, void *userdata)
 {
 	struct list_ctx *l = userdata;
+	FILE *out = l->c->out;
 
-	if (status_one(l->c->out, l->c->dir_fd, l->lock_dir, user, false) < 0)
+	if (mfa_user_validate(user) < 0) {
+		/* Not echoed: a name the store holds (a token's cn, which a host may have
+		 * written) could carry a space or a newline, and forge reply lines. */
+		fprintf(out, "err (invalid) invalid-name a stored token's name is not a user name\n");
 		l->failed++;
-	else
+	} else if (r < 0 || !t) {
+		read_error(l->c, user, r < 0 ? r : -EBADMSG);
+		l->failed++;
+	} else {
+		status_line(out, user, t);
 		l->ok++;
-	return ferror(l->c->out) ? -EPIPE : 0;
+	}
+	return ferror(out) ? -EPIPE : 0;
 }
 
+/* Every token the store holds: files, the state directory; ldap, one paged search (not a
+ * query per person), which the directory answers page by page within the timeout each. */
 int resetd_list(struct resetd_ctx *c)
 {
-	_cleanup_close_ int lock_dir = -1;
-	struct list_ctx l = { .c = c, .lock_dir = -1 };
+	struct list_ctx l = { .c = c };
 	int r;
 
 	if (!resetd_require_admin(c, "list", NULL, 0, false))
 		return 0;
 	resetd_log_request(c, "list", "ok", NULL, -1);
-	l.lock_dir = lock_dir = lock_dir_of(c);
-	r = mfa_state_foreach_user(c->dir_fd, list_cb, &l);
-	if (r == -EPIPE)
-		return r;
+	c->down = 0;
+	if ((r = resetd_store_get(c)) == 0) {
+		resetd_store_rearm(c);
+		r = mfa_store_list(c->store, list_cb, &l);
+		if (r == -EPIPE)
+			return r; /* the client went away: nothing of the directory's */
+		r = resetd_store_failed(c, r);
+	}
 	if (r < 0) {
-		fprintf(c->out, "error io-error cannot read the state directory\n");
+		struct resetd_outcome o = resetd_store_outcome(c, r);
+
+		if (c->cfg->store == MFA_STORE_FILES)
+			fprintf(c->out, "error io-error cannot read the state directory\n");
+		else
+			fprintf(c->out, "error %s %s\n", o.code, o.msg);
 		return 0;
 	}
 	fprintf(c->out, "end ok=%zu failed=%zu\n", l.ok, l.failed);

@@ -8,7 +8,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "policy.h"
 #include "protocol.h"
+#include "store.h"
 #include "user.h"
 
 /* The limits that keep one local user from freezing the service (see mfa-resetd(8)). */
@@ -23,7 +25,14 @@
 struct resetd_ctx {
 	const struct mfa_config *cfg;
 	int fd;
-	int dir_fd;
+	/* The token store, as the reset service (mfa_store_open, MFA_STORE_ROLE_RESET): the
+	 * files store from the connection's start, the ldap store from the first request of an
+	 * administrator that needs it (resetd_store_get), so nobody else makes us bind. */
+	struct mfa_storage *store;
+	struct mfa_policy pol;
+	/* < 0: the directory failed during this request (that error): the targets left are
+	 * answered with it, not tried one timeout each. */
+	int down;
 	uid_t uid;
 	char actor[MFA_USER_NAME_MAX + 1];
 	FILE *out;        /* buffered writes to the client, through write_out() */
@@ -93,6 +102,30 @@ void resetd_log_refusal(const struct resetd_ctx *c, const char *event, const cha
  * in *ret_bad. */
 int resetd_expand_groups(struct resetd_ctx *c, char *const *groups, size_t n,
 			 struct mfa_strlist *all, size_t *ret_bad);
+
+/* The store (resetd-store.c). get: 0 and c->store ready (opened now if need be), or < 0:
+ * it cannot be opened (logged once, with the directory's words). */
+int resetd_store_get(struct resetd_ctx *c);
+/* Before one target's operation: a fresh directory deadline. */
+void resetd_store_rearm(struct resetd_ctx *c);
+/* After an operation that returned r: a failure of the directory itself (not of this
+ * user's token) is logged, marks the request down and drops the connection (the next
+ * request connects again). Returns r. */
+int resetd_store_failed(struct resetd_ctx *c, int r);
+/* Why a reset or unlock of name found nothing (-ENOENT): -ENXIO (ldap) the directory has no
+ * such person (a wrong person_base or person_filter shows here), else -ENOENT no token. */
+int resetd_store_why_none(struct resetd_ctx *c, const char *name);
+/* A store error as a protocol code and message: the files store's codes as they always were;
+ * ldap: "directory" ("cannot reach the MFA directory") for the directory failing, and the
+ * user's own (not-enrolled, no-entry, busy, corrupt-state). NULL code for 0. */
+struct resetd_outcome {
+	const char *code; /* NULL: success */
+	const char *msg;
+	bool hide_name;   /* do not log the target name */
+	bool error;       /* logged as result=error (the service failed), not refused */
+};
+struct resetd_outcome resetd_store_outcome(const struct resetd_ctx *c, int r);
+void resetd_store_close(struct resetd_ctx *c);
 
 /* Request handlers: each writes its reply lines and the final line to c->out. */
 int resetd_reset(struct resetd_ctx *c, char *const *targets, size_t n);
