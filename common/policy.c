@@ -217,12 +217,14 @@ int mfa_policy_reset(const struct mfa_policy *p, const char *user, const char *b
 
 	for (unsigned i = 0; i < MFA_POLICY_RETRIES; i++) {
 		_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
-		int r = ops->load(p->store, user, &t, NULL);
+		int r;
 
-		/* a store that replaces whatever is there resets unreadable state too */
-		if (r < 0 && !ops->reset_blind)
+		/* A store that replaces whatever is there (files) needs no read: it resets
+		 * unreadable state too, and the reset service never decodes a secret. The others
+		 * assert the reset against the status view, which never holds the secret. */
+		if (!ops->reset_blind && (r = ops->status(p->store, user, &t, NULL)) < 0)
 			return r;
-		r = ops->reset(p->store, user, r == 0 ? &t : NULL, by, now, flags);
+		r = ops->reset(p->store, user, ops->reset_blind ? NULL : &t, by, now, flags);
 		if (r != -ESTALE)
 			return r;
 	}
@@ -235,7 +237,8 @@ int mfa_policy_unlock(const struct mfa_policy *p, const char *user)
 
 	for (unsigned i = 0; i < MFA_POLICY_RETRIES; i++) {
 		_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
-		int r = ops->load(p->store, user, &t, NULL);
+		/* the status view: an unlock never needs (or decodes) the secret */
+		int r = ops->status(p->store, user, &t, NULL);
 
 		if (r < 0)
 			return r;
