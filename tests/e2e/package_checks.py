@@ -9,7 +9,7 @@ import stat
 import subprocess
 import time
 
-from pty_plan import on_terminal
+from e2e_lib import OTHER_KEY, Failure, check, oath, on_terminal
 
 PACKAGES = ("libpam-totp", "mfa-reset-tools")
 MODULE = "/usr/lib/x86_64-linux-gnu/security/pam_totp.so"
@@ -17,16 +17,6 @@ STATE_DIR = "/var/lib/pam_totp"
 CONFIG = "/etc/pam_totp.conf"
 SERVICE = "pam-totp-pkgtest"
 WATCHED = ("/etc/pam.d", "/var/lib/pam", "/usr/share/pam-configs")
-OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what, *detail):
-    if not cond:
-        raise Failure(what + "".join("\n--- " + str(d)[-3000:] for d in detail))
 
 
 def run(*argv, **kw):
@@ -162,11 +152,6 @@ class Users:
             return oath(self.keys[-1])
         _, key, steps = kind.split(":")
         return oath(key, int(steps))
-
-
-def oath(key, steps=0):
-    return run("oathtool", "--totp", "-b", "-N", "@%d" % (int(time.time()) + 30 * steps),
-               key).stdout.strip()
 
 
 def login(users, user, *plan):

@@ -21,21 +21,11 @@ import sys
 import tempfile
 import time
 
-from pty_plan import on_terminal
+from e2e_lib import OTHER_KEY, Failure, check, oath, on_terminal
 
 BUILD = os.environ["E2E_BUILD"]
 HERE = os.path.dirname(os.path.abspath(__file__))
-OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 RECOVERY = re.compile(r"[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}")
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what, *detail):
-    if not cond:
-        raise Failure(what + "".join("\n--- " + str(d)[-3000:] for d in detail))
 
 
 def run(*argv, **kw):
@@ -206,7 +196,7 @@ class Session:
 
 
 def terminal(argv, env, w, plan, shell_input=None):
-    """pty_plan.on_terminal with w.answer, as a Session."""
+    """e2e_lib.on_terminal with w.answer, as a Session."""
     return Session(*on_terminal(argv, env, w.answer, plan, shell_input))
 
 
@@ -286,11 +276,6 @@ def console(w, *plan):
     authenticate, then the account and the credentials."""
     return terminal(["pamtester", "-v", "e2e-login", w.user, "authenticate", "acct_mgmt",
                      "setcred"], w.pam_env, w, list(plan))
-
-
-def oath(key, steps=0):
-    return run("oathtool", "--totp", "-b", "-N", "@%d" % (int(time.time()) + 30 * steps),
-               key).stdout.strip()
 
 
 def test_pamtester_console(w):

@@ -20,33 +20,18 @@ import sys
 import tempfile
 import time
 
-from pty_plan import on_terminal
+from e2e_lib import OTHER_KEY, Failure, check, oath, on_terminal
 
 BUILD = os.environ.get("E2E_BUILD", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ETC = os.path.join(os.path.dirname(os.path.dirname(HERE)), "etc")
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 STOCK = "/etc/ssh/sshd_config"
-OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what, *detail):
-    if not cond:
-        raise Failure(what + "".join("\n--- " + str(d)[-3000:] for d in detail))
 
 
 def run(*argv, **kw):
     kw.setdefault("check", True)
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, **kw)
-
-
-def oath(key, steps=0):
-    return run("oathtool", "--totp", "-b", "-N", "@%d" % (int(time.time()) + 30 * steps),
-               key).stdout.strip()
 
 
 class World:
@@ -205,7 +190,7 @@ class World:
 
 
 def terminal(argv, env, w, plan):
-    """pty_plan.on_terminal with w.answer: (exit status, screen)."""
+    """e2e_lib.on_terminal with w.answer: (exit status, screen)."""
     return on_terminal(argv, env, w.answer, plan)
 
 

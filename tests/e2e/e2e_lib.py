@@ -1,9 +1,29 @@
-"""One pseudo-terminal driver for the e2e tests: runs a login program (ssh, pamtester) and
-answers its prompts the way a person would."""
+"""What the e2e tests share: failures that carry their evidence, codes from oathtool, and one
+pseudo-terminal driver that runs a login program (ssh, pamtester) and answers its prompts the
+way a person would."""
 import os
 import pty
 import select
+import subprocess
 import time
+
+OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, *detail):
+    if not cond:
+        raise Failure(what + "".join("\n--- " + str(d)[-3000:] for d in detail))
+
+
+def oath(key, steps=0):
+    """The code of base32 key now (+ steps periods of 30 s), by oathtool."""
+    return subprocess.run(["oathtool", "--totp", "-b", "-N",
+                           "@%d" % (int(time.time()) + 30 * steps), key],
+                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
 
 
 def on_terminal(argv, env, answer, plan, shell_input=None, seconds=60):
