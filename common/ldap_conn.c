@@ -151,11 +151,12 @@ static void password_freep(char **p)
 }
 
 /* The bind password: a regular file, not a link, owned by us, no group/world bits (as the
- * state files), its first line. */
+ * state files), its first line. O_NONBLOCK as for the config: a FIFO in its place is refused
+ * by the check, never waited on (open() would block past every timeout). */
 static int read_password(struct mfa_ldap *c, char **ret)
 {
 	_cleanup_close_ int fd = open(c->id.password_file,
-				      O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+				      O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	_cleanup_(password_freep) char *pw = NULL;
 	size_t len;
 	int r;

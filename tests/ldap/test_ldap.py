@@ -16,6 +16,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cases_access  # noqa: E402
+import cases_audit  # noqa: E402
 import cases_failure  # noqa: E402
 import cases_policy  # noqa: E402
 import cases_store  # noqa: E402
@@ -24,7 +25,7 @@ from ldap_harness import DRIVER, RESET_CONFIGS, Env  # noqa: E402
 
 
 def cases():
-    for mod in (cases_store, cases_access, cases_failure, cases_policy):
+    for mod in (cases_store, cases_access, cases_failure, cases_policy, cases_audit):
         fns = [f for n, f in vars(mod).items() if n.startswith("test_") and callable(f)]
         yield from sorted(fns, key=lambda f: inspect.getsourcelines(f)[1])
 
