@@ -181,10 +181,14 @@ def _compare(e, who, pw, dn, ava):
 def test_acl_secret_and_recovery_hashes_never_compared_or_searched(e):
     # ldapcompare answers 6/5 (true/false) to whoever may compare: a secret or a recovery
     # hash guessed by compare would be a secret read one bit at a time.
-    dn = fx.token_dn("alice")
+    # erin (enrolled by cases_access, no slapo-otp link: her password binds alone) asks of
+    # her own token; whoami first, so a refused bind cannot pass these checks vacuously
     secret = "oathSecret:: " + base64.b64encode(b"x" * 20).decode()
-    person = (fx.person_dn("alice"), fx.PASSWORD["alice"])
+    person = (fx.person_dn("erin"), fx.PASSWORD["erin"])
+    assert e.s.tool("ldapwhoami", *person, []).returncode == 0
+    assert e.s.tool("ldapwhoami", fx.RESET_DN, "resetd-secret", []).returncode == 0
     for who, pw in (person, (fx.RESET_DN, "resetd-secret"), (None, None)):
+        dn = fx.token_dn("erin")
         assert _compare(e, who, pw, dn, secret) not in (5, 6), who
         assert _compare(e, who, pw, dn, "pamTotpRecoveryHash: x") not in (5, 6), who
         r = e.s.tool("ldapsearch", who, pw, ["-b", dn, "-s", "base", "-LLL",
@@ -195,15 +199,61 @@ def test_acl_secret_and_recovery_hashes_never_compared_or_searched(e):
         assert "pamTotpRecoveryHash" not in r.stdout and "oathSecret" not in r.stdout, who
     # a host may compare (it reads the secret anyway): the control that compare works
     assert _compare(e, fx.host_dn("host-a"), "host-a-secret", dn, secret) in (5, 6)
+    r = e.s.tool("ldapsearch", *person, ["-b", dn, "-s", "base", "-LLL", "pamTotpStatus"])
+    assert "pamTotpStatus: enrolled" in r.stdout, r.stdout  # and erin does read her status
 
 
 def test_acl_anonymous_and_person_cannot_add_or_delete_tokens(e):
     ldif = ("dn: cn=forged,ou=tokens,%s\nobjectClass: device\nobjectClass: pamTotpToken\n"
             "cn: forged\npamTotpGeneration: 0\n" % fx.SUFFIX)
-    for who, pw in ((None, None), (fx.person_dn("alice"), fx.PASSWORD["alice"]),
+    for who, pw in ((None, None), (fx.person_dn("erin"), fx.PASSWORD["erin"]),
                     (fx.RESET_DN, "resetd-secret")):
+        # 50 insufficientAccess; anonymous is stopped even earlier, 8 strongerAuthRequired
+        refused = (50,) if who else (8, 50)
         r = e.s.tool("ldapadd", who, pw, [], stdin=ldif)
-        assert r.returncode != 0, (who, r.stdout)
-        r = e.s.tool("ldapdelete", who, pw, [fx.token_dn("alice")])
-        assert r.returncode != 0, (who, r.stdout)
-    assert load(e.a, "alice")["exists"] == "1"
+        assert r.returncode in refused, (who, r.returncode, r.stderr)
+        for dn in (fx.token_dn("alice"), fx.token_dn("erin")):
+            r = e.s.tool("ldapdelete", who, pw, [dn])
+            assert r.returncode in refused, (who, dn, r.returncode, r.stderr)
+    assert load(e.a, "alice")["exists"] == "1" and load(e.a, "erin")["exists"] == "1"
+
+
+
+def test_acl_enrolled_token_cannot_be_renamed_or_given_away(e):
+    # A host or the reset identity that could rename an enrolled token (then create a new
+    # cn=<name> with a secret of its own) or change its owner would reset it by the back door.
+    for name in ("alice", "erin"):
+        assert load(e.a, name)["status"] == "enrolled"
+    for who, pw, name in ((fx.host_dn("host-a"), "host-a-secret", "alice"),
+                          (fx.RESET_DN, "resetd-secret", "alice"),
+                          (fx.person_dn("erin"), fx.PASSWORD["erin"], "erin")):
+        dn = fx.token_dn(name)
+        r = e.s.tool("ldapmodrdn", who, pw, [dn, "cn=%s-old" % name])
+        assert r.returncode == 50, (who, r.returncode, r.stderr)
+        r = e.s.tool("ldapmodify", who, pw, [], stdin="dn: %s\nchangetype: modify\n"
+                     "replace: owner\nowner: %s\n" % (dn, fx.person_dn("bob")))
+        assert r.returncode == 50, (who, r.returncode, r.stderr)
+    for name in ("alice", "erin"):
+        t = load(e.a, name)
+        assert t["dn"] == fx.token_dn(name) and t["status"] == "enrolled", t
+        assert t["has_secret"] == "1", t
+
+
+# --- not a case: the whole run leaves the host's own LDAP setup as it found it -----------
+
+HOST_LDAP = ("/etc/ldap", "/var/lib/ldap", "/etc/default/slapd", "/run/slapd")
+
+
+def host_ldap_state():
+    """Every path, type, mode, owner, size and mtime under the host's own LDAP config, data
+    and run directories (what a slapd started with the wrong -F or -h would touch)."""
+    seen = []
+    for top in HOST_LDAP:
+        for root, dirs, files in os.walk(top) if os.path.isdir(top) else [(top, [], [])]:
+            for p in [root] + [os.path.join(root, n) for n in sorted(dirs + files)]:
+                try:
+                    st = os.lstat(p)
+                except FileNotFoundError:
+                    continue
+                seen.append((p, st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns))
+    return sorted(set(seen))

@@ -38,6 +38,7 @@ def main():
         return 77
     tests = [(f.__name__, f) for f in cases()]
     failed = []
+    host_before = cases_audit.host_ldap_state()
     with tempfile.TemporaryDirectory(prefix="pam_totp-ldap-") as tmp, \
             fx.Slapd(os.path.join(tmp, "slapd"), with_otp=True) as s:
         os.chmod(tmp, 0o711)  # the SASL EXTERNAL test runs as another uid
@@ -59,6 +60,10 @@ def main():
                 print("FAIL %s" % name)
                 traceback.print_exc(file=sys.stdout)
             sys.stdout.flush()
+    # nothing of the host's own LDAP configuration changed (slapd ran under tmp only)
+    if cases_audit.host_ldap_state() != host_before:
+        failed.append("host_ldap_config_unchanged")
+        print("FAIL host_ldap_config_unchanged: /etc/ldap, /var/lib/ldap or /run/slapd moved")
     print("%d tests, %d failed %s" % (len(tests), len(failed), " ".join(failed)))
     return 1 if failed else 0
 
