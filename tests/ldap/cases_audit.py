@@ -174,6 +174,19 @@ def test_password_file_fifo_refused_without_waiting(e):
     assert time.monotonic() - t0 < 3 * TIMEOUT_MS / 1000
 
 
+def test_password_file_empty_or_too_long_is_named(e):
+    # the administrator reads which file is wrong, not a bare "Invalid argument"
+    for name, text, want in (("empty", "", "EINVAL"), ("blank", "\n", "EINVAL"),
+                             ("long", "x" * 300, "EFBIG")):
+        p = os.path.join(e.tmp, "pw-%s.pw" % name)
+        with open(p, "w") as f:
+            f.write(text)
+        os.chmod(p, 0o600)
+        rc, kv = driver(_pw_config(e, "pw-" + name, p), "connect")
+        assert rc == 1 and kv["result"] == want, (name, kv)
+        assert "bind_password_file" in kv["msg"], (name, kv)
+
+
 def _compare(e, who, pw, dn, ava):
     return e.s.tool("ldapcompare", who, pw, [dn, ava]).returncode
 
