@@ -151,11 +151,12 @@ static void password_freep(char **p)
 }
 
 /* The bind password: a regular file, not a link, owned by us, no group/world bits (as the
- * state files), its first line. */
+ * state files), its first line. O_NONBLOCK as for the config: a FIFO in its place is refused
+ * by the check, never waited on (open() would block past every timeout). */
 static int read_password(struct mfa_ldap *c, char **ret)
 {
 	_cleanup_close_ int fd = open(c->id.password_file,
-				      O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+				      O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	_cleanup_(password_freep) char *pw = NULL;
 	size_t len;
 	int r;
@@ -171,11 +172,16 @@ static int read_password(struct mfa_ldap *c, char **ret)
 	}
 	if (!(pw = sodium_malloc(PASSWORD_MAX)))
 		return -ENOMEM;
-	if ((r = mfa_fs_read_fd(fd, pw, PASSWORD_MAX, &len)) < 0)
+	r = mfa_fs_read_fd(fd, pw, PASSWORD_MAX, &len);
+	if (r == 0)
+		pw[strcspn(pw, "\r\n")] = '\0';
+	if (r == 0 && !pw[0])
+		r = -EINVAL;
+	if (r < 0) { /* the log must name the file, not only "Invalid argument" */
+		snprintf(c->err, sizeof(c->err), "bind_password_file: %s",
+			 r == -EINVAL ? "empty first line" : r == -EFBIG ? "too long" : strerror(-r));
 		return r;
-	pw[strcspn(pw, "\r\n")] = '\0';
-	if (!pw[0])
-		return -EINVAL;
+	}
 	*ret = TAKE_PTR(pw);
 	return 0;
 }

@@ -16,6 +16,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cases_access  # noqa: E402
+import cases_audit  # noqa: E402
 import cases_failure  # noqa: E402
 import cases_policy  # noqa: E402
 import cases_store  # noqa: E402
@@ -24,7 +25,7 @@ from ldap_harness import DRIVER, RESET_CONFIGS, Env  # noqa: E402
 
 
 def cases():
-    for mod in (cases_store, cases_access, cases_failure, cases_policy):
+    for mod in (cases_store, cases_access, cases_failure, cases_policy, cases_audit):
         fns = [f for n, f in vars(mod).items() if n.startswith("test_") and callable(f)]
         yield from sorted(fns, key=lambda f: inspect.getsourcelines(f)[1])
 
@@ -37,6 +38,7 @@ def main():
         return 77
     tests = [(f.__name__, f) for f in cases()]
     failed = []
+    host_before = cases_audit.host_ldap_state()
     with tempfile.TemporaryDirectory(prefix="pam_totp-ldap-") as tmp, \
             fx.Slapd(os.path.join(tmp, "slapd"), with_otp=True) as s:
         os.chmod(tmp, 0o711)  # the SASL EXTERNAL test runs as another uid
@@ -58,6 +60,10 @@ def main():
                 print("FAIL %s" % name)
                 traceback.print_exc(file=sys.stdout)
             sys.stdout.flush()
+    # nothing of the host's own LDAP configuration changed (slapd ran under tmp only)
+    if cases_audit.host_ldap_state() != host_before:
+        failed.append("host_ldap_config_unchanged")
+        print("FAIL host_ldap_config_unchanged: /etc/ldap, /var/lib/ldap or /run/slapd moved")
     print("%d tests, %d failed %s" % (len(tests), len(failed), " ".join(failed)))
     return 1 if failed else 0
 
