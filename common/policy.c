@@ -104,14 +104,19 @@ static int count_failure(const struct mfa_policy *p, const char *user, const str
 {
 	const struct mfa_store_ops *ops = p->store->ops;
 	int64_t until = now + (int64_t)p->lock_seconds;
-	unsigned n = 0;
+	struct mfa_store_fail f = { .every = p->max_failures, .until = until };
 	int r;
 
-	if ((r = ops->fail(p->store, user, t, now, &n)) < 0)
+	if ((r = ops->fail(p->store, user, t, now, &f)) < 0)
 		return r;
-	o->failures = n;
-	if (p->max_failures == 0 || n % p->max_failures != 0)
+	o->failures = f.failures;
+	if (f.locked) { /* written with the count (files) */
+		o->locked_until = until;
 		return 0;
+	}
+	if (p->max_failures == 0 || f.failures % p->max_failures != 0)
+		return 0;
+	/* the directory: a second write, after the count came back */
 	r = ops->lockout(p->store, user, t, until);
 	if (r == -ESTALE)
 		return 0; /* reset or re-enrolled since: the new token starts unlocked */

@@ -71,6 +71,19 @@ struct mfa_store_enroll {
 	unsigned n_recovery;
 };
 
+/* One failure to count. In: the policy's lockout, when the count this failure makes is a
+ * multiple of every (0: never) the token is locked until until. A store that can (files,
+ * under the user's lock) writes that lockout with the count, so no login between the two
+ * finds the count reached and the token unlocked; the directory cannot (the count comes
+ * back from the increment) and leaves it to ops->lockout. Out: failures, the count this one
+ * made; locked, the lockout was written with it. */
+struct mfa_store_fail {
+	unsigned every;
+	int64_t until;
+	unsigned failures;
+	bool locked;
+};
+
 #define MFA_STORE_NOSYNC 0x1u /* reset: the caller makes the batch durable (mfa_store_sync) */
 
 struct mfa_storage;
@@ -92,10 +105,10 @@ struct mfa_store_ops {
 	 * t's generation, its watermark below step and not locked at now. */
 	int (*accept)(struct mfa_storage *s, const char *user, const struct mfa_token *t,
 		      int64_t step, int64_t now);
-	/* One more failure, counted exactly whoever else counts: *ret_failures the count
-	 * this one made. */
+	/* One more failure, counted exactly whoever else counts (f: the count this one made;
+	 * files also lock in the same write, see struct mfa_store_fail). */
 	int (*fail)(struct mfa_storage *s, const char *user, const struct mfa_token *t,
-		    int64_t now, unsigned *ret_failures);
+		    int64_t now, struct mfa_store_fail *f);
 	int (*lockout)(struct mfa_storage *s, const char *user, const struct mfa_token *t,
 		       int64_t until);
 	/* Removes recovery hash i of t (once: -ESTALE when it is gone) and restarts the failure

@@ -163,19 +163,26 @@ static int files_accept(struct mfa_storage *s, const char *user, const struct mf
 	return mfa_state_store_counters(lock_fd, st);
 }
 
+/* The count and, when it reaches a multiple of f->every, the lockout: one record write
+ * under the lock, so a good code racing this failure finds either neither or both. */
 static int files_fail(struct mfa_storage *s, const char *user, const struct mfa_token *t,
-		      int64_t now, unsigned *ret_failures)
+		      int64_t now, struct mfa_store_fail *f)
 {
 	_cleanup_close_ int lock_fd = -1;
 	struct mfa_state *st;
+	bool lock;
 	int r;
 
 	if ((r = lock_seen(s, user, t, &lock_fd, &st)) < 0)
 		return r;
 	st->failures++;
+	lock = f->every > 0 && st->failures % f->every == 0;
+	if (lock)
+		st->locked_until = f->until;
 	if ((r = mfa_state_store_counters(lock_fd, st)) < 0)
 		return r;
-	*ret_failures = st->failures;
+	f->failures = st->failures;
+	f->locked = lock;
 	return 0;
 }
 

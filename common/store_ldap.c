@@ -117,11 +117,13 @@ static int ldap_accept(struct mfa_storage *s, const char *user, const struct mfa
 	return tok_of(t) ? mfa_ldap_accept(conn_of(s), tok_of(t), step, now) : -ESTALE;
 }
 
+/* The lockout, if any, is the policy's second write (ops->lockout): f->locked stays false. */
 static int ldap_fail(struct mfa_storage *s, const char *user, const struct mfa_token *t,
-		     int64_t now, unsigned *ret_failures)
+		     int64_t now, struct mfa_store_fail *f)
 {
 	(void)user;
-	return tok_of(t) ? mfa_ldap_fail(conn_of(s), tok_of(t), now, ret_failures) : -ESTALE;
+	f->locked = false;
+	return tok_of(t) ? mfa_ldap_fail(conn_of(s), tok_of(t), now, &f->failures) : -ESTALE;
 }
 
 static int ldap_lockout(struct mfa_storage *s, const char *user, const struct mfa_token *t,

@@ -227,6 +227,60 @@ static void test_recovery_race_one_wins(void **state)
 	assert_int_equal(o.result, MFA_VERIFY_WRONG);
 }
 
+/* The failure that reaches max_failures and its lockout are one write: no login between them
+ * finds the count at max_failures and the token unlocked. A store wrapper runs a second
+ * login with the good code right after that failure's write returns, before the policy goes
+ * on; with the lockout written separately that code was accepted. */
+static const struct mfa_store_ops *real_ops;
+static struct fx *racing_fx;
+static enum mfa_verify_result racing_result;
+
+static void race_good_code(struct fx *f)
+{
+	_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
+	_cleanup_(mfa_store_closep) struct mfa_storage *other = NULL;
+	struct mfa_policy q = f->p;
+	struct mfa_verify_outcome o = { 0 };
+
+	assert_int_equal(mfa_store_files_open(f->dir.path, &other), 0);
+	q.store = other;
+	assert_int_equal(mfa_store_load(other, USER, &t, NULL), 0);
+	assert_int_equal(mfa_policy_verify(&q, USER, &t, code_at(f, step_of(NOW)), NOW, &o), 0);
+	racing_result = o.result;
+}
+
+static int fail_then_race(struct mfa_storage *s, const char *user, const struct mfa_token *t,
+			  int64_t now, struct mfa_store_fail *sf)
+{
+	int r = (real_ops->fail)(s, user, t, now, sf); /* cmocka has a fail() macro */
+
+	if (r == 0 && sf->failures == racing_fx->p.max_failures)
+		race_good_code(racing_fx);
+	return r;
+}
+
+static void test_lockout_in_the_failing_write(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_store_ops racing;
+	struct mfa_verify_outcome o;
+
+	enroll(f);
+	assert_int_equal(verify(f, "000000", NOW).failures, 1);
+	assert_int_equal(verify(f, "000001", NOW).failures, 2);
+	real_ops = f->store->ops;
+	racing = *real_ops;
+	racing.fail = fail_then_race;
+	racing_fx = f;
+	racing_result = MFA_VERIFY_CHANGED;
+	f->store->ops = &racing;
+	o = verify(f, "000002", NOW);
+	f->store->ops = real_ops;
+	assert_int_equal(o.failures, 3);
+	assert_int_equal(o.locked_until, NOW + 300);
+	assert_int_equal(racing_result, MFA_VERIFY_LOCKED);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_decide_order, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_decide_on_the_store, setup, teardown),
@@ -236,6 +290,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_malformed_counts, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_failures_and_lockout, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_failures_counted_exactly, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_lockout_in_the_failing_write, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_recovery_once, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_recovery_race_one_wins, setup, teardown),
 };

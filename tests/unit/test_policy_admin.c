@@ -130,7 +130,7 @@ static int refuse_accept(struct mfa_storage *s, const char *u, const struct mfa_
 }
 
 static int refuse_fail(struct mfa_storage *s, const char *u, const struct mfa_token *t,
-		       int64_t now, unsigned *ret)
+		       int64_t now, struct mfa_store_fail *ret)
 {
 	n_writes++;
 	return -ESTALE;
