@@ -1009,6 +1009,40 @@ def test_concurrent_logins_one_code(e):
     check(field(e.show("alice"), "last_step") >= 0, "step not stored", e.show("alice"))
 
 
+
+def test_concurrent_wrong_codes_all_counted(e):
+    """9 logins hold at the prompt with a wrong code (max_failures = 3); released together,
+    each failure is counted (9) and the token is locked when they are done: a flood of
+    guesses in parallel is neither undercounted nor unlocked."""
+    e.enroll("alice")
+    good = e.code()
+    wrong = ("%06d" % ((int(good) + 1) % 1000000))
+    procs = []
+    try:
+        for _ in range(9):
+            p = e.start("alice", "stdin")
+            line = p.stdout.readline()
+            while line and not line.startswith("WAITING"):
+                line = p.stdout.readline()
+            check(line.startswith("WAITING"), "login did not reach the prompt")
+            procs.append(p)
+        for p in procs:
+            p.stdin.write(wrong + "\n")
+            p.stdin.flush()
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    results = [Result("RESULT" + o.split("RESULT", 1)[-1] if "RESULT" in o else "", err)
+               for o, err in outs]
+    codes = [r.code for r in results]
+    check(codes == [PAM_AUTH_ERR] * 9, "results: %s" % codes)
+    check(field(e.show("alice"), "failures") == 9, "failures not all counted", e.show("alice"))
+    check(field(e.show("alice"), "locked_until") > time.time(), "not locked", e.show("alice"))
+    r = e.login("alice", "code:0")
+    check(r.code == PAM_AUTH_ERR and r.prompts == [], "good code let in while locked", r)
+
 # --- sshd -----------------------------------------------------------------------------
 
 SSHD_CONFIG = """Port {port}
