@@ -286,6 +286,8 @@ def reset_once(fleet, key, last, interactive):
 
     step("alice logs in on host A: it sends her to enrollment")
     note("(she types a code of her old app; it is refused, and she leaves this login)")
+    if interactive:
+        note("(this one is typed for you: do not scan this QR code, host B shows another)")
     s = next_step(last)
     on_a = fleet.a.login("alice", [lambda k: (code(key, s), "the OLD key's code")])
     must(not on_a.run() and on_a.key and on_a.key != key,
