@@ -119,6 +119,10 @@ class Login:
         self.service = service
         self.key = None
         self.typed = []  # what was answered, in order (the fleet demo replays a code)
+        self.errors = []  # what the module told the user was wrong
+
+    def told(self, words):
+        return any(words in m for m in self.errors)
 
     def _answer(self, n):
         if self.interactive:
@@ -151,6 +155,7 @@ class Login:
                     self.key = text[5:].split("(")[0].replace(" ", "")
             elif kind == "ERROR":
                 print("    " + paint("31", text))
+                self.errors.append(text)
             elif kind == "PROMPT" and text.startswith("Press Enter") and \
                     not self.interactive:
                 print("    " + paint("1", text) + paint("2", "(Enter pressed for you)"))
