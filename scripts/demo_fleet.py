@@ -140,7 +140,7 @@ class Fleet:
             [os.path.join(self.build, "resetd/mfa-resetd"), "--config", self.b.config,
              "--socket", self.socket, "--foreground", "--log-stderr"],
             env=self.b.env(pam=False), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(self.daemon_log, "w"))
+            stderr=self._log_file())
         for _ in range(200):
             if self.daemon.poll() is not None:
                 raise SystemExit("mfa-resetd exited:\n" + open(self.daemon_log).read())
@@ -148,6 +148,20 @@ class Fleet:
                 return
             time.sleep(0.05)
         raise SystemExit("mfa-resetd did not start")
+
+    def _log_file(self):
+        self.log_fd = open(self.daemon_log, "w")
+        return self.log_fd
+
+    def audit_since(self, mark):
+        """Prints the daemon's audit lines written after mark; returns the new mark."""
+        with open(self.daemon_log, errors="replace") as f:
+            f.seek(mark)
+            text = f.read()
+        for line in text.splitlines():
+            if "event=" in line:
+                print(paint("2", "    mfa-resetd: " + line.split(": ", 1)[-1]))
+        return mark + len(text.encode())
 
     def close(self):
         if self.daemon and self.daemon.poll() is None:
@@ -157,6 +171,8 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
+        if self.daemon:
+            self.log_fd.close()
         self.slapd.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -277,12 +293,16 @@ def bind_with_code(fleet, key, last, interactive):
 
 def reset_once(fleet, key, last, interactive):
     step("alice has lost her phone. bob, an administrator, resets her token on host B")
+    mark = os.path.getsize(fleet.daemon_log)
     rc = reset_cmd(fleet, "bob", *(["alice"] if interactive else ["--yes", "alice"]))
+    mark = fleet.audit_since(mark)
     must(rc == 0, "mfa-reset by bob exited %d" % rc)
     ok("mfa-reset exited 0: the token entry in the directory says 'reset', once, for all hosts")
+    must(reset_cmd(fleet, "bob", "--status", "alice") == 0, "mfa-reset --status failed")
 
     step("carol is not an administrator: the daemon refuses her (kernel peer credentials)")
     rc = reset_cmd(fleet, "carol", "--yes", "alice")
+    fleet.audit_since(mark)
     must(rc == 3, "carol's mfa-reset exited %d, expected 3" % rc)
     bad("mfa-reset exited 3 (not authorized); nothing changed, the attempt is logged")
 

@@ -31,9 +31,13 @@ EXPECTED = [
     r"^    REFUSED: pam_totp refuses it: the directory bind spent it$",
     r"^==> alice has lost her phone\. bob, an administrator, resets her token on host B$",
     r"^    alice: reset$",
+    r"^    mfa-resetd: event=reset actor='bob' uid=2001 target='alice' result=ok$",
     r"^    OK: mfa-reset exited 0",
+    r"^    alice +reset pending \(by bob at ",
     r"^==> carol is not an administrator",
     r"^    mfa-reset: not authorized",
+    r"^    mfa-resetd: event=reset actor='carol' uid=2002 target='alice' result=refused "
+    r"reason=not-admin$",
     r"^    REFUSED: mfa-reset exited 3",
     r"^==> alice logs in on host A: it sends her to enrollment$",
     r"^    bob asked for a new authenticator token",
