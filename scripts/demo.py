@@ -114,27 +114,36 @@ class Login:
     """One pam_authenticate() of the real module, shown as the user's terminal would show it.
     answers: a list of callables key -> code (automatic), or None to ask the person."""
 
-    def __init__(self, box, user, answers, interactive):
+    def __init__(self, box, user, answers, interactive, service=SERVICE):
         self.box, self.user, self.answers, self.interactive = box, user, answers, interactive
+        self.service = service
         self.key = None
+        self.typed = []  # what was answered, in order (the fleet demo replays a code)
+        self.errors = []  # what the module told the user was wrong
+
+    def told(self, words):
+        return any(words in m for m in self.errors)
 
     def _answer(self, n):
         if self.interactive:
-            return input()
-        code, why = self.answers[n](self.key)
-        print(paint("1;33", code) + paint("2", "   (typed for you: %s)" % why))
+            code = input()
+        else:
+            code, why = self.answers[n](self.key)
+            print(paint("1;33", code) + paint("2", "   (typed for you: %s)" % why))
+        self.typed.append(code)
         return code
 
     def run(self):
         # what login(1) calls: authenticate, then the account and the credentials
         argv = [os.path.join(self.box.build, "tests/pam/pam_driver"), "-o", "auth,acct,cred",
-                SERVICE, self.user]
+                self.service, self.user]
         # interactive: three tries of a code and the press-Enter after the recovery codes
         argv += ["stdin"] * (len(self.answers) if not self.interactive else 4)
         p = subprocess.Popen(argv, env=self.box.env(), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         prompts = 0
         result = None
+        unanswered = False
         tags = ("CALL", "INFO", "ERROR", "PROMPT", "WAITING", "RESULT", "OP", "ANSWERED")
         for line in p.stdout:
             kind, _, text = line.rstrip("\n").partition(" ")
@@ -146,18 +155,23 @@ class Login:
                     self.key = text[5:].split("(")[0].replace(" ", "")
             elif kind == "ERROR":
                 print("    " + paint("31", text))
+                self.errors.append(text)
             elif kind == "PROMPT" and text.startswith("Press Enter") and \
                     not self.interactive:
                 print("    " + paint("1", text) + paint("2", "(Enter pressed for you)"))
             elif kind == "PROMPT":
                 print("    " + paint("1", text), end="", flush=True)
+                unanswered = True
             elif kind == "WAITING":
+                unanswered = False
                 p.stdin.write(self._answer(prompts) + "\n")
                 p.stdin.flush()
                 prompts += 1
             elif kind == "RESULT":
                 result = text.split(" ", 1)
         p.wait(timeout=60)
+        if unanswered:  # the answers ran out: the conversation fails and the login ends
+            print(paint("2", "(no answer: the login ends here)"))
         return result and result[0] == "0"
 
 
