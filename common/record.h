@@ -9,7 +9,7 @@
 
 #include "fsutil.h"
 
-#define MFA_RECORD_NAME_MAX 128 /* == MFA_USER_NAME_MAX, checked in state.c */
+#define MFA_RECORD_NAME_MAX 128 /* == MFA_RESET_BY_MAX, checked in state.c */
 
 struct mfa_record {
 	uint64_t seq;

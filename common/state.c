@@ -30,7 +30,7 @@ int mfa_state_open_dir(const char *state_dir, int *ret_dir_fd)
 	return 0;
 }
 
-_Static_assert(MFA_RECORD_NAME_MAX == MFA_USER_NAME_MAX, "reset_by fits the record");
+_Static_assert(MFA_RECORD_NAME_MAX == MFA_RESET_BY_MAX, "reset_by fits the record");
 
 int mfa_state_open_lock_dir(int dir_fd, int *ret_fd)
 {

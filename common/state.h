@@ -22,6 +22,9 @@
 #include "user.h"
 
 #define MFA_STATE_VERSION 1
+/* reset_by is shown to people, never a path: a longer administrator's name is cut between
+ * characters (mfa_state_make_reset); the counter record holds exactly this much. */
+#define MFA_RESET_BY_MAX 128
 #define MFA_STATE_MAX_SIZE (16 * 1024)
 #define MFA_STATE_LOCK_TIMEOUT_MS 10000
 #define MFA_STATE_LOCK_DIR ".lock"
@@ -46,7 +49,7 @@ struct mfa_state {
 	int64_t locked_until; /* unix time, 0 not locked */
 	int64_t enrolled_at;  /* unix time, 0 never */
 	int64_t reset_at;     /* unix time, 0 never */
-	char reset_by[MFA_USER_NAME_MAX + 1]; /* display string: any bytes but NUL */
+	char reset_by[MFA_RESET_BY_MAX + 1]; /* display string: any bytes but NUL */
 	/* The user the file belongs to, kept in the file when its name is a hash (long names,
 	 * see mfa_user_to_filename); "" otherwise. */
 	char user[MFA_USER_NAME_MAX + 1];

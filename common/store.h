@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "secret.h"
+#include "state.h"
 #include "user.h"
 
 enum mfa_token_status {
@@ -34,7 +35,7 @@ struct mfa_token {
 	unsigned failures;    /* wrong answers since the last good one */
 	int64_t locked_until; /* unix time, 0 none; locked while now <= locked_until */
 	int64_t enrolled_at, reset_at;
-	char reset_by[MFA_USER_NAME_MAX + 1];
+	char reset_by[MFA_RESET_BY_MAX + 1];
 	/* What every write compares: moved by each enrollment and reset (files: the state
 	 * file's epoch; ldap: pamTotpGeneration). 0 with status NONE and no entry at all. */
 	uint64_t generation;

@@ -8,7 +8,9 @@
 
 #include "config.h"
 
-#define MFA_USER_NAME_MAX 128
+/* Linux's LOGIN_NAME_MAX less the NUL: any name NSS can hand a login (a directory user may have
+ * a long non-ASCII name; its file name is then a hash, see mfa_user_to_filename). */
+#define MFA_USER_NAME_MAX 255
 /* Buffer size for a user's file name, with NUL (see mfa_user_to_filename). */
 #define MFA_USER_FILE_MAX (3 * MFA_USER_NAME_MAX + 1)
 /* The longest percent-encoding kept as the file name: with the temp prefix and suffix of

@@ -878,6 +878,22 @@ def test_unknown_user(e):
     check(r.code == PAM_USER_UNKNOWN, "invalid name", r)
 
 
+def test_long_non_ascii_names_log_in(e):
+    """Names of 90 Cyrillic letters (180 bytes; 540 percent-encoded, past NAME_MAX) were refused
+    with "File name too long" even when not enforced: the one not enforced is ignored, the
+    enforced one enrolls (under a hashed file name) and logs in with the next code."""
+    free, enforced = "\u0416" * 90, "\u042f" * 90
+    r = e.login(free)
+    check(r.code == IGNORED, "a long name that is not enforced was refused", r)
+    r = e.login(enforced, "enroll:0")
+    check(r.code == PAM_SUCCESS, "a long enforced name could not enroll", r)
+    key = r.key()
+    check(e.show(enforced).startswith("status=enrolled"), "enrollment of a long name not saved",
+          e.show(enforced))
+    r = e.login(enforced, "code:1", key=key)
+    check(r.code == PAM_SUCCESS, "a long enrolled name could not log in", r)
+
+
 def test_enrolled_user_needs_no_nss_lookup(e):
     # Only a name NSS knew can have a state file, and an enrolled user is asked for a code
     # whatever the policy, so a login of an enrolled user never waits for NSS: shown with a

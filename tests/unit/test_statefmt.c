@@ -197,10 +197,10 @@ static void test_reset_by_round_trips_any_name(void **state)
 		"john smith", "a \"quoted\" name", "back\\slash\\", "Жанна д'Арк",
 		"tab\tand\nnewline\x01\x1f\x7f", "ends with \\", "\xff\xfe not UTF-8",
 	};
-	char longest[MFA_USER_NAME_MAX + 1];
+	char longest[MFA_RESET_BY_MAX + 1];
 
-	memset(longest, 'x', MFA_USER_NAME_MAX);
-	longest[MFA_USER_NAME_MAX] = '\0';
+	memset(longest, 'x', MFA_RESET_BY_MAX);
+	longest[MFA_RESET_BY_MAX] = '\0';
 	for (size_t i = 0; i <= ELEMENTSOF(names); i++) {
 		const char *by = i < ELEMENTSOF(names) ? names[i] : longest;
 		struct mfa_state a = { 0 }, b;
@@ -222,7 +222,7 @@ static void test_reset_by_round_trips_any_name(void **state)
 /* Longer than any name the writer stores: a corrupt file, not a truncated name. */
 static void test_reset_by_too_long_is_corrupt(void **state)
 {
-	char text[1024], by[MFA_USER_NAME_MAX + 2];
+	char text[1024], by[MFA_RESET_BY_MAX + 2];
 	struct mfa_state st;
 
 	(void)state;
@@ -234,8 +234,8 @@ static void test_reset_by_too_long_is_corrupt(void **state)
 		 "enrolled_at = 0L;\nreset_at = 1L;\nreset_by = \"%s\";\nepoch = 1L;\n"
 		 "recovery = [ ];\n", by);
 	assert_int_equal(mfa_state_parse(text, &st, NULL), -EBADMSG);
-	by[MFA_USER_NAME_MAX] = '\0';
-	memcpy(strstr(text, "yyy") + MFA_USER_NAME_MAX, "\";\n", 3);
+	by[MFA_RESET_BY_MAX] = '\0';
+	memcpy(strstr(text, "yyy") + MFA_RESET_BY_MAX, "\";\n", 3);
 	assert_int_equal(mfa_state_parse(text, &st, NULL), 0);
 	assert_string_equal(st.reset_by, by);
 	mfa_state_clear(&st);
@@ -245,15 +245,15 @@ static void test_reset_by_too_long_is_corrupt(void **state)
  * control bytes never reach a terminal that shows the name. */
 static void test_long_reset_by_is_cut_between_characters(void **state)
 {
-	char by[2 * MFA_USER_NAME_MAX + 1] = "x";
+	char by[2 * MFA_RESET_BY_MAX + 1] = "x";
 	struct mfa_state st = { 0 };
 
 	(void)state;
 	for (size_t i = 1; i + 2 < sizeof(by); i += 2)
 		memcpy(by + i, "\xd0\x96", 2); /* 'x' then Cyrillic Zhe, two bytes each */
 	mfa_state_make_reset(&st, by, 1);
-	assert_int_equal(strlen(st.reset_by), MFA_USER_NAME_MAX - 1);
-	assert_memory_equal(st.reset_by, by, MFA_USER_NAME_MAX - 1);
+	assert_int_equal(strlen(st.reset_by), MFA_RESET_BY_MAX - 1);
+	assert_memory_equal(st.reset_by, by, MFA_RESET_BY_MAX - 1);
 	mfa_state_clear(&st);
 	mfa_state_make_reset(&st, "evil\x1b[2J\r\x7fname", 1);
 	assert_string_equal(st.reset_by, "evil?[2J??name");
