@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "reset.h"
+#include "user.h"
 
 /* Length of the valid UTF-8 sequence at s, 0 if invalid. */
 static size_t utf8_len(const unsigned char *s)
@@ -60,14 +61,17 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* At most ESC_MAX bytes of s are shown (every valid user name fits), then "...". */
+#define ESC_MAX (MFA_USER_NAME_MAX + 1)
+
 static const char *escape(const char *s, unsigned char lowest)
 {
-	static char bufs[4][4 * 200 + 4];
+	static char bufs[4][4 * ESC_MAX + 4];
 	static unsigned next;
 	char *b = bufs[next++ % 4];
 	size_t n = 0, k = 0;
 
-	for (; s && s[k] && k < 200; k++) {
+	for (; s && s[k] && k < ESC_MAX; k++) {
 		unsigned char ch = (unsigned char)s[k];
 
 		/* A backslash in a name is escaped (names stay unambiguous); in a message,

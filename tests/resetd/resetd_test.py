@@ -854,6 +854,21 @@ def case_names_escaped(e):
         check(all(b < 0x80 for b in f.read()), 'raw bytes in the log')
 
 
+def case_long_name_reset(e):
+    """A valid name of 90 Cyrillic letters (180 bytes, its file name a hash): reset, shown whole
+    by the client (escaped), its status read back."""
+    name = '\u0416' * 90
+    shown = ''.join('\\x%02x' % b for b in name.encode())
+    e.seed(name)
+    p = e.run('admin1', '--yes', name)
+    expect(p, 0, 'long name reset')
+    check((shown + ': reset') in p.stdout, 'name cut or not reset: ' + p.stdout)
+    assert_reset(e, name, 'admin1')
+    p = e.run('admin1', '--status', name)
+    expect(p, 0, 'status of a long name')
+    check(shown in p.stdout and 'reset pending' in p.stdout, p.stdout)
+
+
 def case_syncfs_failure_reported(e):
     """syncfs fails after the renames: the resets happened (the secrets are gone) and are
     reported as done but not safe on disk, not as io-error."""
