@@ -192,7 +192,10 @@ int mfa_ldapx_parse_token(struct mfa_ldap *c, LDAPMessage *e, struct mfa_ldap_to
 	     a = ldap_next_attribute(c->ld, e, ber)) {
 		_cleanup_(bvecfreep) struct berval **v = ldap_get_values_len(c->ld, e, a);
 
-		r = v ? parse_attr(a, v, t) : 0;
+		/* an attribute the entry names but whose values cannot be had (out of memory, a
+		 * decoding error) is an unreadable token, never an absent one: skipping it could
+		 * read an enrolled token as never enrolled */
+		r = v ? parse_attr(a, v, t) : -EBADMSG;
 		if (v && strcasecmp(a, "oathSecret") == 0)
 			for (size_t i = 0; v[i]; i++)
 				sodium_memzero(v[i]->bv_val, v[i]->bv_len);
