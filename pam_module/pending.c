@@ -137,13 +137,23 @@ static int open_store(struct totp_ctx *sub, const struct pending *p)
 	return 0;
 }
 
+/* The new codes' hashes on the stack, wiped on every path out of store(). */
+struct hashes {
+	char h[MFA_RECOVERY_MAX][MFA_RECOVERY_HASH_LEN];
+};
+
+static void hashes_wipe(struct hashes *x)
+{
+	sodium_memzero(x, sizeof(*x));
+}
+
 /* Saves the token if it is still what the decision saw; the new recovery codes (sodium
  * memory) are handed out to be shown once. */
 static int store(struct totp_ctx *sub, struct pending *p,
 		 char (**ret_codes)[MFA_RECOVERY_CODE_LEN + 1])
 {
 	_cleanup_(codes_freep) char(*codes)[MFA_RECOVERY_CODE_LEN + 1] = NULL;
-	char hashes[MFA_RECOVERY_MAX][MFA_RECOVERY_HASH_LEN];
+	_cleanup_(hashes_wipe) struct hashes hashes = {0};
 	struct mfa_store_enroll e = {.secret = p->secret,
 				     .algorithm = p->algorithm,
 				     .digits = p->digits,
@@ -151,7 +161,7 @@ static int store(struct totp_ctx *sub, struct pending *p,
 				     .window = p->window,
 				     .step = p->step,
 				     .now = time(NULL),
-				     .recovery = (const char(*)[MFA_RECOVERY_HASH_LEN])hashes,
+				     .recovery = (const char(*)[MFA_RECOVERY_HASH_LEN])hashes.h,
 				     .n_recovery = p->recovery_codes};
 	int r;
 
@@ -161,11 +171,10 @@ static int store(struct totp_ctx *sub, struct pending *p,
 		codes = sodium_malloc(sizeof(*codes) * e.n_recovery);
 		if (!codes)
 			return -ENOMEM;
-		if ((r = mfa_recovery_generate(e.n_recovery, codes, hashes)) < 0)
+		if ((r = mfa_recovery_generate(e.n_recovery, codes, hashes.h)) < 0)
 			return r;
 	}
 	r = mfa_policy_claim(&sub->pol, p->user, &p->seen, &e);
-	sodium_memzero(hashes, sizeof(hashes));
 	if (r < 0 && r != -ESTALE && sub->cfg.store == MFA_STORE_LDAP)
 		(void)totp_store_failed(sub, "enroll", mfa_store_error(sub->store), r);
 	if (r < 0)
