@@ -1,9 +1,13 @@
 /* What both backends share: the view's destructor and the choice of backend. */
+#include <dlfcn.h>
 #include <errno.h>
 
 #include <sodium.h>
 
+#include "mfa-build.h"
 #include "store.h"
+
+mfa_store_ldap_open_fn *mfa_store_ldap_builtin;
 
 void mfa_token_clear(struct mfa_token *t)
 {
@@ -16,14 +20,41 @@ void mfa_token_clear(struct mfa_token *t)
 	sodium_memzero(t, sizeof(*t));
 }
 
+/* The ldap store's entry point: built in, or from the plugin, loaded once with RTLD_LOCAL (its
+ * symbols never meet the host's) and kept for the life of the process. */
+static mfa_store_ldap_open_fn *ldap_entry(struct mfa_err *reterr)
+{
+	static mfa_store_ldap_open_fn *entry;
+	void *h;
+
+	if (mfa_store_ldap_builtin)
+		return mfa_store_ldap_builtin;
+	if (entry)
+		return entry;
+	h = dlopen(MFA_LDAP_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		mfa_err_set(reterr, -ELIBACC, 0, "cannot load the ldap store: %s", dlerror());
+		return NULL;
+	}
+	entry = (mfa_store_ldap_open_fn *)dlsym(h, "mfa_store_ldap_plugin_open");
+	if (!entry) {
+		mfa_err_set(reterr, -ELIBBAD, 0, "%s: no ldap store entry point", MFA_LDAP_PLUGIN);
+		dlclose(h);
+	}
+	return entry;
+}
+
 int mfa_store_open(const struct mfa_config *cfg, enum mfa_store_role role,
 		   struct mfa_storage **ret, struct mfa_err *reterr)
 {
 	switch (cfg->store) {
 	case MFA_STORE_FILES:
 		return mfa_store_files_open(cfg->state_dir, ret);
-	case MFA_STORE_LDAP:
-		return mfa_store_ldap_open(cfg, role, ret, reterr);
+	case MFA_STORE_LDAP: {
+		mfa_store_ldap_open_fn *open_ldap = ldap_entry(reterr);
+
+		return open_ldap ? open_ldap(cfg, role, ret, reterr) : -ELIBACC;
+	}
 	}
 	return -EINVAL;
 }

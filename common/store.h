@@ -158,8 +158,14 @@ enum mfa_store_role {
 int mfa_store_open(const struct mfa_config *cfg, enum mfa_store_role role,
 		   struct mfa_storage **ret, struct mfa_err *reterr);
 int mfa_store_files_open(const char *state_dir, struct mfa_storage **ret);
-int mfa_store_ldap_open(const struct mfa_config *cfg, enum mfa_store_role role,
-			struct mfa_storage **ret, struct mfa_err *reterr);
+/* The ldap store's entry point, in mfa_store_ldap.so: mfa_store_open loads that plugin from
+ * MFA_LDAP_PLUGIN the first time a config says store = "ldap" (libldap and GnuTLS cost more to
+ * load than a whole login on the file store, so no file-store login pays for them). */
+typedef int mfa_store_ldap_open_fn(const struct mfa_config *cfg, enum mfa_store_role role,
+				   struct mfa_storage **ret, struct mfa_err *reterr);
+mfa_store_ldap_open_fn mfa_store_ldap_plugin_open;
+/* Set by a program that links the ldap store itself (the tests' drivers); NULL otherwise. */
+extern mfa_store_ldap_open_fn *mfa_store_ldap_builtin;
 /* The callers' entry points to the read-only operations (the writes go through policy.h):
  * ops->load, ops->status, ops->list and ops->sync. */
 int mfa_store_load(struct mfa_storage *s, const char *user, struct mfa_token *ret,

@@ -251,8 +251,9 @@ static const struct mfa_store_ops ldap_ops = {
 	.reset_blind = false,
 };
 
-int mfa_store_ldap_open(const struct mfa_config *cfg, enum mfa_store_role role,
-			struct mfa_storage **ret, struct mfa_err *reterr)
+__attribute__((visibility("default"))) int
+mfa_store_ldap_plugin_open(const struct mfa_config *cfg, enum mfa_store_role role,
+			   struct mfa_storage **ret, struct mfa_err *reterr)
 {
 	struct ldap_store *ls = calloc(1, sizeof(*ls));
 	int r;

@@ -133,6 +133,7 @@ int main(int argc, char **argv)
 	const char *role = getenv("MFA_LDAP_ROLE");
 	int r;
 
+	mfa_store_ldap_builtin = mfa_store_ldap_plugin_open; /* linked in, not the plugin */
 	if (argc < 4) {
 		fprintf(stderr, "usage: policy-driver CONFIG CMD USER [ARGS]\n");
 		return 2;

@@ -989,6 +989,17 @@ def test_exports_only_pam_entry_points(e):
     check(names == ["pam_sm_acct_mgmt", "pam_sm_authenticate", "pam_sm_setcred"], "exports: %s" % names)
 
 
+
+def test_module_does_not_load_the_ldap_store(e):
+    """libldap and what it pulls in (GnuTLS, SASL...) cost ~2.5 ms to load and initialise, more
+    than a file-store login: the module must not need them; the ldap store is a plugin that is
+    loaded only for store = "ldap"."""
+    p = subprocess.run(["ldd", os.environ["PAM_TOTP_MODULE"]], capture_output=True, text=True,
+                       check=True)
+    for lib in ("libldap", "liblber", "libgnutls", "libsasl2"):
+        check(lib not in p.stdout, "pam_totp.so loads %s for every login" % lib, p.stdout)
+
+
 # --- concurrency ----------------------------------------------------------------------
 
 def test_concurrent_logins_one_code(e):
