@@ -4,6 +4,7 @@ way a person would."""
 import os
 import pty
 import select
+import shutil
 import subprocess
 import time
 
@@ -17,6 +18,45 @@ class Failure(Exception):
 def check(cond, what, *detail):
     if not cond:
         raise Failure(what + "".join("\n--- " + str(d)[-3000:] for d in detail))
+
+
+def undo(procs, users, groups, directory):
+    """What a test world made, taken away again: processes stopped (killed after 10 s),
+    short-lived users and groups deleted, its directory removed. Never raises."""
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for u in users:
+        subprocess.run(["userdel", u], capture_output=True)
+    for g in groups:
+        subprocess.run(["groupdel", g], capture_output=True)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+class Person:
+    """answer(kind, screen) for on_terminal, typing as a person with self.password would:
+    "password", "wrong-password", "enroll" (the code of the last key shown on any screen; every
+    key shown is kept in self.keys), "key:B32:N" (the code of key B32, N periods from now);
+    answer_more(kind) for kinds of a test's own."""
+
+    def answer(self, kind, screen):
+        shown = [ln[5:].split("(")[0].replace(" ", "") for ln in screen.splitlines()
+                 if ln.startswith("Key: ")]
+        self.keys += [k for k in shown if k not in self.keys]
+        if kind == "password":
+            return self.password
+        if kind == "wrong-password":
+            return self.password + "x"
+        if kind == "enroll":
+            return oath(self.keys[-1])
+        return self.answer_more(kind)
+
+    def answer_more(self, kind):
+        _, key, steps = kind.split(":")
+        return oath(key, int(steps))
 
 
 def oath(key, steps=0):

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import time
 
-from e2e_lib import OTHER_KEY, Failure, check, oath, on_terminal
+from e2e_lib import OTHER_KEY, Failure, Person, check, on_terminal
 
 PACKAGES = ("libpam-totp", "mfa-reset-tools")
 MODULE = "/usr/lib/x86_64-linux-gnu/security/pam_totp.so"
@@ -128,7 +128,7 @@ def check_enabled_profile():
         "%d auth lines), required in common-account" % (at[0] + 1, len(auth)))
 
 
-class Users:
+class Users(Person):
     def __init__(self, tag):
         self.enforced, self.other = "pkgt%se" % tag, "pkgt%sn" % tag
         self.unenrolled = "pkgt%su" % tag  # enforced, never logs in
@@ -139,19 +139,6 @@ class Users:
         for u in (self.enforced, self.other):
             run("useradd", "-M", "-d", home, "-s", "/bin/sh", u)
             run("chpasswd", input="%s:%s\n" % (u, self.password))
-
-    def answer(self, kind, screen):
-        keys = [ln[5:].split("(")[0].replace(" ", "") for ln in screen.splitlines()
-                if ln.startswith("Key: ")]
-        self.keys += [k for k in keys if k not in self.keys]
-        if kind == "password":
-            return self.password
-        if kind == "wrong-password":
-            return self.password + "x"
-        if kind == "enroll":
-            return oath(self.keys[-1])
-        _, key, steps = kind.split(":")
-        return oath(key, int(steps))
 
 
 def login(users, user, *plan):

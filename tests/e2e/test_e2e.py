@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from e2e_lib import OTHER_KEY, Failure, check, oath, on_terminal
+from e2e_lib import OTHER_KEY, Failure, Person, check, on_terminal, undo
 
 BUILD = os.environ["E2E_BUILD"]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +33,7 @@ def run(*argv, **kw):
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, **kw)
 
 
-class World:
+class World(Person):
     """Users, groups, config, state dir, PAM service, sshd and mfa-resetd; close() undoes all."""
 
     def __init__(self):
@@ -88,17 +88,7 @@ class World:
                             PAM_WRAPPER_SERVICE_DIR=pamd)
 
     def close(self):
-        for p in self.procs:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for u in self.created_users:
-            subprocess.run(["userdel", u], capture_output=True)
-        for g in self.created_groups:
-            subprocess.run(["groupdel", g], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        undo(self.procs, self.created_users, self.created_groups, self.dir)
 
     def start_sshd(self):
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
@@ -154,24 +144,14 @@ class World:
         env.pop("LD_PRELOAD", None)
         return terminal(argv, env, self, list(plan), "id -un; exit\n" if shell else None)
 
-    def answer(self, kind, screen):
-        keys = [ln[5:].split("(")[0].replace(" ", "") for ln in screen.splitlines()
-                if ln.startswith("Key: ")]
-        self.keys += [k for k in keys if k not in self.keys]
-        if kind == "password":
-            return self.password
-        if kind == "wrong-password":
-            return self.password + "x"
-        if kind == "enroll":
-            return oath(self.keys[-1])
+    def answer_more(self, kind):
         if kind == "recovery":
             return self.recovery[0]
         if kind.startswith("at:"):  # at:B32:STEP, the code of an absolute time step
             _, key, step = kind.split(":")
             return run("oathtool", "--totp", "-b", "-N", "@%d" % (int(step) * 30),
                        key).stdout.strip()
-        _, key, steps = kind.split(":")
-        return oath(key, int(steps))
+        return Person.answer_more(self, kind)
 
     def shown_keys(self):
         return self.keys

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from e2e_lib import OTHER_KEY, Failure, check, oath, on_terminal
+from e2e_lib import OTHER_KEY, Failure, Person, check, on_terminal, undo
 
 BUILD = os.environ.get("E2E_BUILD", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,7 +34,7 @@ def run(*argv, **kw):
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, **kw)
 
 
-class World:
+class World(Person):
     def __init__(self):
         self.tag = secrets.token_hex(3)
         self.dir = tempfile.mkdtemp(prefix="pam_totp-sshd-")
@@ -52,17 +52,7 @@ class World:
         self.port = None
 
     def close(self):
-        for p in self.procs:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for u in self.users:
-            subprocess.run(["userdel", u], capture_output=True)
-        for g in self.groups:
-            subprocess.run(["groupdel", g], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        undo(self.procs, self.users, self.groups, self.dir)
 
     # --- sshd configuration: the stock file, its Include redirected here -------------------
     def stock_copy(self, name="sshd_config", append=""):
@@ -176,17 +166,6 @@ class World:
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
         return terminal(argv, env, self, list(plan))
-
-    def answer(self, kind, screen):
-        keys = [ln[5:].split("(")[0].replace(" ", "") for ln in screen.splitlines()
-                if ln.startswith("Key: ")]
-        self.keys += [k for k in keys if k not in self.keys]
-        if kind == "password":
-            return self.password
-        if kind == "enroll":
-            return oath(self.keys[-1])
-        _, k, steps = kind.split(":")
-        return oath(k, int(steps))
 
 
 def terminal(argv, env, w, plan):
