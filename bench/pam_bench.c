@@ -1,27 +1,31 @@
 /* pam_totp benchmark harness.
  *
  *   pam_bench setup DIR N [nss] [ga] [oath]
- *       writes DIR/passwd + DIR/group (nss_wrapper), DIR/ga/<user> (pam_google_authenticator)
- *       and DIR/oath.users (pam_oath) for users 0..N-1.
+ *       runs bench-oath setup (see oath.c): the population and the reference modules' state.
  *   pam_bench run SERVICE LABEL N SAMPLE [noprompt]
  *       pam_start + pam_authenticate + pam_end through SERVICE for SAMPLE users spread evenly
  *       over the N-user population (all of them when SAMPLE >= N), each answering its prompt
- *       with its current code, and prints one RESULT line: successes, median and p99 us per
+ *       with its current code (from a bench-oath coprocess: this process does not link
+ *       liboath, so pam_totp.so pays for loading it at every login, as in sshd), and prints one RESULT line: successes, median and p99 us per
  *       login, the median CPU time (user + system) per login, peak RSS, and the median cost
  *       of one getpwnam() of a sampled user.
  *       With BENCH_RESET_CMD in the environment, SAMPLE may exceed N (the 1-user size):
  *       each user logs in again after that command has rewritten the state, untimed.
  *
  * Run under pam_wrapper and nss_wrapper (scripts/bench sets the environment). */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-#include <liboath/oath.h>
 #include <security/pam_appl.h>
 
 #include "bench.h"
@@ -56,6 +60,77 @@ conv(int n, const struct pam_message **msg, struct pam_response **resp, void *da
 	}
 	*resp = r;
 	return PAM_SUCCESS;
+}
+
+/* The bench-oath coprocess that computes the codes. */
+static FILE *codes_in, *codes_out;
+static pid_t codes_pid;
+
+/* The path of bench-oath, next to this program. */
+static int
+sibling(char buf[PATH_MAX])
+{
+	ssize_t n = readlink("/proc/self/exe", buf, PATH_MAX - sizeof("bench-oath"));
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (!(slash = strrchr(buf, '/')))
+		return -1;
+	strcpy(slash + 1, "bench-oath");
+	return 0;
+}
+
+static int
+codes_start(void)
+{
+	char path[PATH_MAX];
+	int to[2], from[2];
+
+	if (sibling(path) < 0 || pipe2(to, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(from, O_CLOEXEC) < 0)
+		return -1;
+	codes_pid = fork();
+	if (codes_pid < 0)
+		return -1;
+	if (codes_pid == 0) {
+		if (dup2(to[0], 0) < 0 || dup2(from[1], 1) < 0)
+			_exit(127);
+		execl(path, path, "codes", (char *)NULL);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	codes_in = fdopen(to[1], "w");
+	codes_out = fdopen(from[0], "r");
+	return codes_in && codes_out ? 0 : -1;
+}
+
+static void
+codes_stop(void)
+{
+	if (codes_in)
+		fclose(codes_in);
+	if (codes_out)
+		fclose(codes_out);
+	if (codes_pid > 0)
+		waitpid(codes_pid, NULL, 0);
+}
+
+/* User i's code at time t, from the coprocess. */
+static int
+code_of(unsigned i, time_t t, char code[BENCH_DIGITS + 1])
+{
+	char line[32];
+
+	if (fprintf(codes_in, "%u %lld\n", i, (long long)t) < 0 || fflush(codes_in) != 0 ||
+	    !fgets(line, sizeof(line), codes_out) || strlen(line) != BENCH_DIGITS + 1)
+		return -1;
+	memcpy(code, line, BENCH_DIGITS);
+	code[BENCH_DIGITS] = '\0';
+	return 0;
 }
 
 static double
@@ -133,7 +208,6 @@ static int
 one_login(const char *service, unsigned i, double *ret_us, double *ret_cpu_us,
 	  unsigned *ret_prompts)
 {
-	unsigned char secret[BENCH_SECRET_LEN];
 	char name[BENCH_NAME_MAX];
 	struct answer a = { .prompts = 0 };
 	struct pam_conv pc = { conv, &a };
@@ -142,9 +216,7 @@ one_login(const char *service, unsigned i, double *ret_us, double *ret_cpu_us,
 	int r;
 
 	bench_user_name(i, name);
-	bench_user_secret(i, secret);
-	if (oath_totp_generate((const char *)secret, sizeof(secret), time(NULL), BENCH_PERIOD,
-			       0, BENCH_DIGITS, a.code) != OATH_OK)
+	if (code_of(i, time(NULL), a.code) < 0)
 		return PAM_SYSTEM_ERR;
 	c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID);
 	t0 = now_us();
@@ -202,6 +274,12 @@ run(const char *service, const char *label, unsigned n, unsigned sample, int wan
 		free(cpu);
 		return 1;
 	}
+	if (codes_start() < 0) {
+		fprintf(stderr, "bench: cannot start bench-oath codes\n");
+		free(lat);
+		free(cpu);
+		return 1;
+	}
 	nss_us = nss_cost(n);
 	warm_up();
 	for (j = 0; j < logins; j++) {
@@ -216,6 +294,7 @@ run(const char *service, const char *label, unsigned n, unsigned sample, int wan
 	if (first_err)
 		fprintf(stderr, "bench: %s: first failure: pam result %u, prompts %u\n", label,
 			(first_err - 1) % 1000, (first_err - 1) / 1000);
+	codes_stop();
 	getrusage(RUSAGE_SELF, &ru);
 	printf("RESULT label=%s users=%u logins=%u ok=%u median_us=%.1f p99_us=%.1f "
 	       "cpu_us=%.1f maxrss_kib=%ld getpwnam_us=%.1f\n", label, n, logins, ok,
@@ -227,33 +306,23 @@ run(const char *service, const char *label, unsigned n, unsigned sample, int wan
 }
 
 static int
-setup(int argc, char **argv)
+setup(char **argv)
 {
-	unsigned n = (unsigned)strtoul(argv[3], NULL, 10);
-	int i, r = 0;
+	char path[PATH_MAX];
 
-	for (i = 4; i < argc && r == 0; i++) {
-		if (strcmp(argv[i], "nss") == 0)
-			r = bench_write_nss(argv[2], n);
-		else if (strcmp(argv[i], "ga") == 0)
-			r = bench_write_ga(argv[2], n);
-		else if (strcmp(argv[i], "oath") == 0)
-			r = bench_write_oath(argv[2], n);
-		else
-			r = -EINVAL;
-		if (r < 0)
-			fprintf(stderr, "bench: setup %s: %s\n", argv[i], strerror(-r));
-	}
-	return r < 0;
+	if (sibling(path) < 0)
+		return 1;
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+	return 1;
 }
 
 int
 main(int argc, char **argv)
 {
-	if (oath_init() != OATH_OK)
-		return 1;
 	if (argc >= 4 && strcmp(argv[1], "setup") == 0)
-		return setup(argc, argv);
+		return setup(argv);
 	if ((argc == 6 || argc == 7) && strcmp(argv[1], "run") == 0)
 		return run(argv[2], argv[3], (unsigned)strtoul(argv[4], NULL, 10),
 			   (unsigned)strtoul(argv[5], NULL, 10),
