@@ -13,7 +13,8 @@ void mfa_token_clear(struct mfa_token *t)
 {
 	if (!t)
 		return;
-	mfa_secret_free(t->secret);
+	if (t->secret)
+		(t->free_secret ? t->free_secret : mfa_secret_free)(t->secret);
 	if (t->priv && t->free_priv)
 		t->free_priv(t->priv);
 	/* the hashes are not secrets, but a view of a token is wiped like one */

@@ -93,6 +93,7 @@ static int ldap_load(struct mfa_storage *s, const char *user, struct mfa_token *
 		return r;
 	}
 	t.secret = TAKE_PTR(k->secret);
+	t.free_secret = mfa_secret_free; /* this plugin's libsodium (see struct mfa_token) */
 	t.free_priv = tok_free;
 	t.priv = TAKE_PTR(k);
 	*ret = t;
@@ -260,6 +261,12 @@ mfa_store_ldap_plugin_open(const struct mfa_config *cfg, enum mfa_store_role rol
 
 	if (!ls)
 		return -ENOMEM;
+	/* The plugin's own libsodium (the host's may be linked into pam_totp.so): initialised
+	 * before its first sodium_malloc(); idempotent. */
+	if ((r = mfa_secret_init()) < 0) {
+		free(ls);
+		return r;
+	}
 	r = mfa_ldap_connect(cfg, role == MFA_STORE_ROLE_RESET ? MFA_LDAP_ROLE_RESET
 							: MFA_LDAP_ROLE_HOST,
 			     &ls->conn, reterr);
