@@ -356,7 +356,7 @@ static unsigned directive_line(const char *text, size_t len)
 			start = true;
 		} else if (start && ch == '@') {
 			return line;
-		} else if (!strchr(" \t\r\f\v", ch)) {
+		} else if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\f' && ch != '\v') {
 			start = false;
 		}
 	}
@@ -412,18 +412,20 @@ int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err
 		open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *text = NULL;
 	unsigned line;
-	size_t len;
+	size_t len, size;
 	int r;
 
 	if (fd < 0)
 		return mfa_err_set(reterr, -errno, 0, "cannot open: %m");
 	if ((r = mfa_fs_check_fd(fd, false, false)) < 0)
 		return mfa_err_set(reterr, r, 0, "unsafe file (owner, mode or type)");
-	/* + 2: the reader refuses a file that fills its buffer to the last byte but one, and a
-	 * file of MFA_CONFIG_MAX_SIZE bytes is allowed (pam_totp.conf(5): at most 64 KiB). */
-	if (!(text = malloc(MFA_CONFIG_MAX_SIZE + 2)))
+	/* a file of MFA_CONFIG_MAX_SIZE bytes is allowed (pam_totp.conf(5): at most 64 KiB) */
+	if ((r = mfa_fs_text_buffer_size(fd, MFA_CONFIG_MAX_SIZE, &size)) < 0)
+		return mfa_err_set(reterr, r, 0, "cannot read whole: %s",
+				   r == -EFBIG ? "file too large" : "read error");
+	if (!(text = malloc(size)))
 		return -ENOMEM;
-	r = mfa_fs_read_text(fd, text, MFA_CONFIG_MAX_SIZE + 2, &len, &line);
+	r = mfa_fs_read_text(fd, text, size, &len, &line);
 	if (r == -EBADMSG)
 		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
 	if (r < 0)

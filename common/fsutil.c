@@ -183,6 +183,20 @@ unsigned mfa_fs_nul_line(const char *text, size_t len)
 	return line;
 }
 
+int mfa_fs_text_buffer_size(int fd, size_t max, size_t *ret_size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EIO;
+	if (st.st_size < 0 || (uint64_t)st.st_size > max)
+		return -EFBIG;
+	*ret_size = (size_t)st.st_size + 2;
+	return 0;
+}
+
 int mfa_fs_read_text(int fd, char *buf, size_t size, size_t *ret_len, unsigned *ret_line)
 {
 	struct stat st;

@@ -40,6 +40,12 @@ int mfa_fs_read_fd(int fd, char *buf, size_t size, size_t *ret_len);
  * that cannot be read whole is never half parsed), and without a NUL byte (-EBADMSG, *ret_line
  * the line of the first one), since the text parser would stop there and ignore the rest. */
 int mfa_fs_read_text(int fd, char *buf, size_t size, size_t *ret_len, unsigned *ret_line);
+/* The buffer mfa_fs_read_text() needs for fd as it is now: its size + 2 (-EFBIG above max
+ * bytes, -EIO when not a regular file). A login reads files of a few hundred bytes: a buffer
+ * of the largest size allowed would be locked, filled and wiped for nothing (for the state
+ * file, 16 KiB of sodium_malloc() memory). A file that grows after this is refused by the
+ * read, as a file that changes while read always is. */
+int mfa_fs_text_buffer_size(int fd, size_t max, size_t *ret_size);
 
 /* 0 when text holds no NUL among its len bytes, else the 1-based line of the first one. */
 unsigned mfa_fs_nul_line(const char *text, size_t len);

@@ -135,13 +135,18 @@ static int read_state_text(int dir_fd, const char *fname, char **ret_text, size_
 	_cleanup_close_ int fd = -1;
 	_cleanup_(sodium_freep) char *text = NULL;
 	unsigned line;
+	size_t size;
 	int r;
 
 	if ((r = mfa_fs_open_regular(dir_fd, fname, O_RDONLY, 0, &fd)) < 0)
 		return r == -ENOENT ? r : mfa_err_set(reterr, r, 0, "unsafe or unreadable state file");
-	if (!(text = sodium_malloc(MFA_STATE_MAX_SIZE)))
+	if ((r = mfa_fs_text_buffer_size(fd, MFA_STATE_MAX_SIZE - 2, &size)) == -EFBIG)
+		return mfa_err_set(reterr, r, 0, "cannot read the state file whole");
+	if (r < 0)
+		return mfa_err_set(reterr, r, 0, "unsafe or unreadable state file");
+	if (!(text = sodium_malloc(size)))
 		return -ENOMEM;
-	r = mfa_fs_read_text(fd, text, MFA_STATE_MAX_SIZE, ret_len, &line);
+	r = mfa_fs_read_text(fd, text, size, ret_len, &line);
 	if (r == -EBADMSG)
 		return mfa_err_set(reterr, r, line, "file: NUL byte");
 	if (r < 0)
