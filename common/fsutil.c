@@ -13,6 +13,7 @@
 
 #include "fsutil.h"
 #include "macro.h"
+#include "secret.h"
 
 int mfa_fs_check_stat(const struct stat *st, bool want_dir, bool strict_mode)
 {
@@ -261,6 +262,8 @@ static int temp_name(const char *name, unsigned flags, char *buf, size_t size)
 	if (flags & MFA_FS_LOCKED) {
 		n = snprintf(buf, size, MFA_FS_TEMP_PREFIX "%s", name);
 	} else {
+		if (mfa_sodium_ready() < 0)
+			return -EIO;
 		randombytes_buf(rnd, sizeof(rnd));
 		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
 		n = snprintf(buf, size, ".tmp-%s-%s", name, hex);

@@ -8,11 +8,22 @@
 #include <liboath/oath.h>
 #include <sodium.h>
 
+#include "locked.h"
 #include "secret.h"
+
+int mfa_sodium_ready(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
 
 int mfa_secret_init(void)
 {
-	return sodium_init() < 0 ? -EIO : 0;
+	return mfa_sodium_ready();
+}
+
+void *mfa_sodium_malloc(size_t size)
+{
+	return mfa_sodium_ready() < 0 ? NULL : sodium_malloc(size);
 }
 
 static int secret_alloc(size_t len, struct mfa_secret **ret_secret)
@@ -21,9 +32,7 @@ static int secret_alloc(size_t len, struct mfa_secret **ret_secret)
 
 	if (len == 0 || len > MFA_SECRET_MAX_BYTES)
 		return -EINVAL;
-	/* sodium_malloc() puts the block against its guard page, so it is only as aligned as
-	 * its size: round up to 16 to keep the struct header aligned. */
-	s = sodium_malloc((sizeof(*s) + len + 15) & ~(size_t)15);
+	s = mfa_locked_alloc(sizeof(*s) + len);
 	if (!s)
 		return -ENOMEM;
 	s->bytes = (unsigned char *)(s + 1);
@@ -34,8 +43,7 @@ static int secret_alloc(size_t len, struct mfa_secret **ret_secret)
 
 void mfa_secret_free(struct mfa_secret *s)
 {
-	if (s)
-		sodium_free(s); /* wipes */
+	mfa_locked_free(s); /* wipes */
 }
 
 void mfa_secret_free_string(char *str)
@@ -51,6 +59,8 @@ int mfa_secret_new(size_t len, struct mfa_secret **ret_secret)
 
 	if (len < MFA_SECRET_MIN_BYTES)
 		return -EINVAL;
+	if (mfa_sodium_ready() < 0)
+		return -EIO;
 	if ((r = secret_alloc(len, &s)) < 0)
 		return r;
 	randombytes_buf(s->bytes, len);
@@ -99,7 +109,7 @@ int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret)
 	 * stack range out of core dumps, and its munlock would unlock whole stack pages of a
 	 * host process that locked them itself. */
 	const size_t scratch_len = 2 * MFA_SECRET_B32_MAX;
-	char *scratch = sodium_malloc(scratch_len);
+	char *scratch = mfa_sodium_malloc(scratch_len);
 	char *raw = NULL;
 	size_t raw_len = 0;
 	int r;
@@ -237,7 +247,7 @@ int mfa_secret_otpauth_uri(const struct mfa_secret *s, const char *issuer, const
 		return r;
 	if ((r = mfa_secret_to_base32(s, b32, sizeof(b32))) < 0)
 		return r;
-	uri = sodium_malloc(URI_MAX);
+	uri = mfa_sodium_malloc(URI_MAX);
 	if (!uri) {
 		sodium_memzero(b32, sizeof(b32));
 		return -ENOMEM;
@@ -299,6 +309,8 @@ int mfa_recovery_hash(const char *code, char hash[MFA_RECOVERY_HASH_LEN])
 
 	if (normalise_code(code, norm) < 0)
 		return -EINVAL;
+	if (mfa_sodium_ready() < 0)
+		return -EIO;
 	randombytes_buf(salt, sizeof(salt));
 	hash_with_salt(norm, salt, h);
 	sodium_bin2hex(hash, 2 * SALT_BYTES + 1, salt, SALT_BYTES);
@@ -358,6 +370,8 @@ int mfa_recovery_generate(unsigned n, char (*codes)[MFA_RECOVERY_CODE_LEN + 1],
 
 	if (n > MFA_RECOVERY_MAX)
 		return -EINVAL;
+	if (mfa_sodium_ready() < 0)
+		return -EIO;
 	for (i = 0; i < n && r == 0; i++) {
 		randombytes_buf(raw, sizeof(raw));
 		r = mfa_secret_to_base32(&tmp, b32, sizeof(b32));

@@ -1,4 +1,4 @@
-/* TOTP secrets in guarded memory, base32, otpauth:// URIs and recovery codes. */
+/* TOTP secrets in locked memory, base32, otpauth:// URIs and recovery codes. */
 #pragma once
 
 #include <stdbool.h>
@@ -6,7 +6,8 @@
 
 #include "config.h"
 
-/* Secret bytes live in sodium_malloc()ed memory (guard pages, mlock, wiped on free). */
+/* Secret bytes live in locked pages of their own (mfa_locked_alloc: mlock, no core dump,
+ * wiped on free; locked.c says why not sodium_malloc()). */
 struct mfa_secret {
 	unsigned char *bytes;
 	size_t len;
@@ -28,8 +29,14 @@ struct mfa_secret {
 /* Stored form: "<salt hex 32>$<BLAKE2b-256 hex 64>", NUL-terminated. */
 #define MFA_RECOVERY_HASH_LEN 98 /* 32 + 1 + 64 characters and the NUL */
 
-/* Must be called once before any other function here (wraps sodium_init()); 0 or -EIO. */
+/* libsodium's sodium_init() (thread safe; once, then a no-op): what sodium_malloc() and the
+ * random generator need. The functions here and in common/ that use either call it
+ * themselves, so that a login that only verifies a code never pays for its CPU probe
+ * (locked.c). Programs call it at start. 0 or -EIO. */
 int mfa_secret_init(void);
+int mfa_sodium_ready(void);
+/* sodium_malloc() after mfa_sodium_ready(); NULL on failure. Free with sodium_free(). */
+void *mfa_sodium_malloc(size_t size);
 
 /* A new random secret of len bytes (MFA_SECRET_MIN_BYTES..MAX) from libsodium. */
 int mfa_secret_new(size_t len, struct mfa_secret **ret_secret);
@@ -55,7 +62,7 @@ int mfa_secret_to_hex(const struct mfa_secret *s, char *buf, size_t size);
 int mfa_secret_to_base32(const struct mfa_secret *s, char *buf, size_t size);
 /* buf as groups of 4 separated by spaces ("JBSW Y3DP ..."); size >= 2 * MFA_SECRET_B32_MAX. */
 int mfa_secret_to_base32_grouped(const struct mfa_secret *s, char *buf, size_t size);
-/* sodium_free(); accepts NULL. */
+/* Wipes and frees; accepts NULL. */
 void mfa_secret_free(struct mfa_secret *s);
 static inline void mfa_secret_freep(struct mfa_secret **s)
 {

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "locked.h"
 #include "secret.h"
 #include "secretline.h"
 
@@ -17,8 +18,7 @@
 
 void mfa_secret_line_clear(struct mfa_secret_line *sl)
 {
-	if (sl->value)
-		sodium_free(sl->value);
+	mfa_locked_free(sl->value); /* wipes */
 	sl->value = NULL;
 }
 
@@ -69,7 +69,7 @@ static int take_value(char *p, size_t off, size_t n, unsigned line, struct mfa_s
 		return mfa_err_set(reterr, -EBADMSG, line, "secret: more than one secret line");
 	if (n > SECRET_TEXT_MAX)
 		return mfa_err_set(reterr, -EBADMSG, line, "secret: too long");
-	if (!(sl->value = sodium_malloc(SECRET_TEXT_MAX + 1)))
+	if (!(sl->value = mfa_locked_alloc(SECRET_TEXT_MAX + 1)))
 		return -ENOMEM;
 	memcpy(sl->value, p + off, n);
 	sl->value[n] = '\0';

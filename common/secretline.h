@@ -8,7 +8,7 @@
 #include "macro.h"
 
 /* The secret taken out of the text: its value as written ("hex:<hex>", or base32 in files of
- * earlier versions; guarded memory), length and line. */
+ * earlier versions; locked memory, mfa_locked_alloc), length and line. */
 struct mfa_secret_line {
 	char *value;
 	size_t len;
@@ -17,7 +17,7 @@ struct mfa_secret_line {
 
 /* Finds the one line of text (len bytes, no NUL) that is `secret = "VALUE";` (blanks around
  * the tokens, ':' for '=' and the ';' optional, as libconfig allows; VALUE without quote,
- * backslash or line break), copies VALUE into guarded memory and overwrites it in place with
+ * backslash or line break), copies VALUE into locked memory and overwrites it in place with
  * as many placeholders. No such line, two of them, or an oversize value: -EBADMSG (reterr). */
 int mfa_secret_line_take(char *text, size_t len, struct mfa_secret_line *sl,
 			 struct mfa_err *reterr);

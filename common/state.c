@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "fsutil.h"
+#include "locked.h"
 #include "record.h"
 #include "state.h"
 #include "state-internal.h"
@@ -128,12 +129,17 @@ static void sodium_freep(char **p)
 		sodium_free(*p);
 }
 
+static void locked_freep(char **p)
+{
+	mfa_locked_free(*p);
+}
+
 /* The whole state file into guarded memory (mfa_fs_read_text: bounded, read whole, no NUL). */
 static int read_state_text(int dir_fd, const char *fname, char **ret_text, size_t *ret_len,
 			   struct stat *ret_sb, struct mfa_err *reterr)
 {
 	_cleanup_close_ int fd = -1;
-	_cleanup_(sodium_freep) char *text = NULL;
+	_cleanup_(locked_freep) char *text = NULL;
 	unsigned line;
 	size_t size;
 	int r;
@@ -144,7 +150,7 @@ static int read_state_text(int dir_fd, const char *fname, char **ret_text, size_
 		return mfa_err_set(reterr, r, 0, "cannot read the state file whole");
 	if (r < 0)
 		return mfa_err_set(reterr, r, 0, "unsafe or unreadable state file");
-	if (!(text = sodium_malloc(size)))
+	if (!(text = mfa_locked_alloc(size)))
 		return -ENOMEM;
 	r = mfa_fs_read_text(fd, text, size, ret_len, &line);
 	if (r == -EBADMSG)
@@ -160,7 +166,7 @@ static int read_state_text(int dir_fd, const char *fname, char **ret_text, size_
 int mfa_state_load_fname(int dir_fd, const char *fname, struct mfa_state *ret_state,
 			 struct stat *ret_sb, struct mfa_err *reterr)
 {
-	_cleanup_(sodium_freep) char *text = NULL;
+	_cleanup_(locked_freep) char *text = NULL;
 	char check[MFA_USER_FILE_MAX];
 	struct mfa_state st;
 	size_t len;
@@ -281,6 +287,8 @@ int mfa_state_store(int dir_fd, int lock_fd, const char *user, struct mfa_state 
 	if ((r = mfa_user_to_filename(user, fname, sizeof(fname))) < 0)
 		return r;
 	keep = live_epoch(dir_fd, lock_fd, fname, old_epoch);
+	if (mfa_sodium_ready() < 0)
+		return -EIO;
 	do
 		randombytes_buf(&st->epoch, sizeof(st->epoch));
 	while (st->epoch == old_epoch || st->epoch == 0);

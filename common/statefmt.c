@@ -258,7 +258,7 @@ int mfa_state_parse_n(char *text, size_t len, struct mfa_state *ret_state,
 int mfa_state_parse(const char *text, struct mfa_state *ret_state, struct mfa_err *reterr)
 {
 	size_t len = strlen(text);
-	char *copy = sodium_malloc(len + 1);
+	char *copy = mfa_sodium_malloc(len + 1);
 	int r;
 
 	if (!copy)
@@ -327,7 +327,7 @@ static void add_secret(struct text *t, const struct mfa_state *st)
 
 int mfa_state_format(const struct mfa_state *st, char **ret_text, size_t *ret_len)
 {
-	struct text t = { .buf = sodium_malloc(TEXT_MAX) };
+	struct text t = { .buf = mfa_sodium_malloc(TEXT_MAX) };
 
 	if (!t.buf)
 		return -ENOMEM;

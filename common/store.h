@@ -29,9 +29,9 @@ enum mfa_token_status {
 struct mfa_token {
 	enum mfa_token_status status;
 	struct mfa_secret *secret; /* enrolled and readable by this identity, else NULL; owned */
-	/* How secret is freed, when the backend that allocated it has a libsodium of its own
-	 * (NULL: mfa_secret_free). The ldap plugin does: pam_totp.so links libsodium statically,
-	 * and a block from one copy's sodium_malloc() fails the other copy's canary check. */
+	/* How secret is freed, when the backend that allocated it is a plugin with its own copy
+	 * of libmfa (NULL: mfa_secret_free). The ldap plugin is: pam_totp.so links libsodium
+	 * statically, and memory goes back to the allocator of the copy it came from. */
 	void (*free_secret)(struct mfa_secret *secret);
 	enum mfa_algo algorithm;
 	unsigned digits, period;

@@ -85,7 +85,7 @@ static int screen_ask(struct totp_ctx *ctx, struct screen *s, char **ret_answer)
 
 static int screen_init(struct screen *s)
 {
-	*s = (struct screen){.buf = sodium_malloc(ARENA_SIZE)};
+	*s = (struct screen){.buf = mfa_sodium_malloc(ARENA_SIZE)};
 	return s->buf ? 0 : -ENOMEM;
 }
 

@@ -168,7 +168,7 @@ static int store(struct totp_ctx *sub, struct pending *p,
 	if ((r = open_store(sub, p)) < 0)
 		return r;
 	if (e.n_recovery > 0) {
-		codes = sodium_malloc(sizeof(*codes) * e.n_recovery);
+		codes = mfa_sodium_malloc(sizeof(*codes) * e.n_recovery);
 		if (!codes)
 			return -ENOMEM;
 		if ((r = mfa_recovery_generate(e.n_recovery, codes, hashes.h)) < 0)
@@ -196,10 +196,8 @@ int totp_pending_save(struct totp_ctx *ctx)
 		return -ENOENT;
 	ctx->user = sub.user = p->user;
 	after_reset = p->seen.status == MFA_TOKEN_RESET;
-	if (mfa_secret_init() < 0)
-		r = -EIO;
-	else if (pam_get_item(ctx->pamh, PAM_USER, (const void **)&pam_user) != PAM_SUCCESS ||
-		 !pam_user || strcmp(pam_user, p->pam_user) != 0)
+	if (pam_get_item(ctx->pamh, PAM_USER, (const void **)&pam_user) != PAM_SUCCESS ||
+	    !pam_user || strcmp(pam_user, p->pam_user) != 0)
 		r = -EPERM; /* the application switched users after authenticating */
 	else
 		r = store(&sub, p, &codes);

@@ -88,7 +88,7 @@ static int draw(const QRcode *q, char **ret_text)
 	cols = (size_t)q->width + 2 * QR_QUIET;
 	rows = (cols + 1) / 2;
 	size = rows * (cols * 3 + 1) + 1;
-	text = sodium_malloc(size);
+	text = mfa_sodium_malloc(size);
 	if (!text)
 		return -ENOMEM;
 	for (int y = -QR_QUIET; y < q->width + QR_QUIET; y += 2) {
@@ -111,7 +111,7 @@ static int draw(const QRcode *q, char **ret_text)
 static char *short_uri(const char *uri)
 {
 	size_t len = strlen(uri), dlen = strlen(QR_DEFAULTS);
-	char *copy = sodium_malloc(len + 1);
+	char *copy = mfa_sodium_malloc(len + 1);
 
 	if (!copy)
 		return NULL;
