@@ -43,6 +43,7 @@ def combine(runs):
     r["median_us"] = median([float(x["median_us"]) for x in runs])
     r["p99_us"] = median([float(x["p99_us"]) for x in runs])
     r["cpu_us"] = median([float(x["cpu_us"]) for x in runs])
+    r["cpu_mean_us"] = median([float(x["cpu_mean_us"]) for x in runs])
     r["maxrss_kib"] = max(int(x["maxrss_kib"]) for x in runs)
     r["ok"] = str(sum(int(x["ok"]) for x in runs))
     r["all_logins"] = str(sum(int(x["logins"]) for x in runs))
@@ -58,7 +59,7 @@ def table(path):
     rows = list(by.values())
     sizes = sorted({int(r["users"]) for r in rows})
     hdr = ("module", "users", "logins", "median us", "p99 us", "ratio to pam_totp",
-           "CPU us", "peak RSS KiB", "RSS over bare", "successes")
+           "CPU median us", "CPU mean us", "peak RSS KiB", "RSS over bare", "successes")
     out = [hdr]
     for n in sizes:
         base = by.get(("totp", n))
@@ -75,7 +76,7 @@ def table(path):
             logins = "%dx%s" % (r["rounds"], r["logins"]) + (
                 "" if nl == nu else " (sampled)" if nl < nu else " (repeated)")
             out.append((NAMES[m], "%d" % n, logins, "%.0f" % med, "%.0f" % float(r["p99_us"]),
-                        ratio, "%.0f" % r["cpu_us"], "%d" % rss, delta,
+                        ratio, "%.0f" % r["cpu_us"], "%.0f" % r["cpu_mean_us"], "%d" % rss, delta,
                         "%s/%s" % (r["ok"], r["all_logins"])))
     widths = [max(len(row[i]) for row in out) for i in range(len(hdr))]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(hdr, widths)) + " |")
