@@ -47,7 +47,13 @@ static void test_locked_pages_zeroed_aligned_locked_not_dumped(void **state)
 	memset(p, 0xa5, 5000);
 	mapping_of(p, &locked_kb, &dontdump);
 	assert_true(dontdump);
+#ifndef __SANITIZE_ADDRESS__
 	assert_true(locked_kb >= 8); /* 5000 bytes and the header: two pages */
+#else
+	/* AddressSanitizer intercepts mlock() and does nothing: only the plain build sees the
+	 * lock (scripts/test runs both). */
+	(void)locked_kb;
+#endif
 	mfa_locked_free(p);
 	mfa_locked_free(NULL);
 }
