@@ -95,17 +95,26 @@ bench_population() {
 	for t in auth account password session; do
 		printf '%s required %s/pam_deny.so\n' "$t" "$secdir"
 	done >"$pop/pam.d/other"
-	cat >"$pop/pam_totp.conf" <<-CONF
-	issuer = "bench";
-	state_dir = "$pop/state";
-	totp = { algorithm = "SHA1"; digits = 6; period = 30; window = 1; };
-	enforce = { all = true; users = []; groups = []; exempt_groups = []; };
-	enrollment = { allow = false; qr = false; recovery_codes = 0; reset_expires = 0; };
-	lockout = { max_failures = 5; lock_seconds = 300; };
-	reset = { admin_groups = [ "root" ]; socket = "$work/resetd.sock";
-	          allow_self_reset = false; protected_groups = []; };
-	CONF
+	# The config the package installs (etc/pam_totp.conf, comments and all: libconfig reads
+	# every byte of it at every login), with this run's paths, everyone enforced, no
+	# enrollment (every user has a token) and root as the administrators' group.
+	sed -e "s|^state_dir = .*|state_dir = \"$pop/state\";|" \
+		-e 's|^\tall = false; |\tall = true;  |' \
+		-e 's|^\tallow = true; |\tallow = false;|' \
+		-e 's|^\tqr = true; |\tqr = false;|' \
+		-e 's|^\trecovery_codes = 5; |\trecovery_codes = 0; |' \
+		-e 's|^\tadmin_groups = \[ "mfa-admins" \];|\tadmin_groups = [ "root" ];|' \
+		-e "s|^\tsocket = .*|\tsocket = \"$work/resetd.sock\";|" \
+		"$top/etc/pam_totp.conf" >"$pop/pam_totp.conf"
 	chmod 0600 "$pop/pam_totp.conf"
+	# every change above took: a line the shipped file no longer has would measure another
+	# configuration than the one described
+	local want
+	for want in "state_dir = \"$pop/state\";" "all = true;" "allow = false;" "qr = false;" \
+		"recovery_codes = 0;" 'admin_groups = [ "root" ];' "socket = \"$work/resetd.sock\";"; do
+		grep -qF "$want" "$pop/pam_totp.conf" ||
+			{ echo "scripts/bench: etc/pam_totp.conf: cannot set $want" >&2; return 1; }
+	done
 }
 
 # The shell command that writes fresh state of module m for n users (replays are rejected,

@@ -12,6 +12,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "conftext.h"
 #include "fsutil.h"
 #include "secret.h"
 #include "user.h"
@@ -383,14 +384,23 @@ int mfa_config_parse_n(const char *text, size_t len, struct mfa_config *ret_cfg,
 		       struct mfa_err *reterr)
 {
 	_cleanup_(config_destroyp) config_t lc;
+	_cleanup_free_ char *compact = NULL;
 	struct mfa_config cfg;
 	struct ctx c = { .cfg = &cfg, .err = reterr };
+	unsigned nul;
+	size_t clen;
 	int r;
 
 	config_init(&lc);
+	/* on the file as it is: a NUL in a comment is still an error (compaction drops it) */
+	if ((nul = mfa_fs_nul_line(text, len)) != 0)
+		return mfa_err_set(reterr, -EINVAL, nul, "NUL byte in the file");
+	if (!(compact = malloc(len + 1)))
+		return -ENOMEM;
+	clen = mfa_config_compact(text, len, compact); /* conftext.c says why */
 	if ((r = mfa_config_defaults(&cfg)) < 0)
 		return r;
-	if ((r = mfa_libconfig_read(&lc, text, len, -EINVAL, reterr)) < 0 ||
+	if ((r = mfa_libconfig_read(&lc, compact, clen, -EINVAL, reterr)) < 0 ||
 	    (r = mfa_config_ldap_take(&lc, &cfg, reterr)) < 0 ||
 	    (r = apply_section(&c, config_root_setting(&lc), root_keys)) < 0) {
 		mfa_config_free(&cfg);
