@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,11 @@ static int open_socket(struct mfa_ldap *c, const LDAPURLDesc *u, bool ipc, int *
 			r = -errno;
 			continue;
 		}
+		/* What libldap does for the sockets it opens itself (os-ip.c), which ldap_init_fd()
+		 * skips: without it Nagle's algorithm holds the bind request behind the TLS
+		 * handshake's last small record until the server's delayed ACK, 40 ms a login
+		 * (bench/RESULTS.md). Best effort, as there. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		if ((r = poll_connect(c, fd, a->ai_addr, a->ai_addrlen)) == 0) {
 			*ret_fd = TAKE_FD(fd);
 			break;

@@ -253,6 +253,22 @@ def test_never_falls_back_to_the_files(e):
     r = h.login("erin", "lit:" + oathtool(key, int(time.time()) // 30))
     unreachable(r, "reason=directory")
 
+def test_tcp_connection_sends_without_delay(e):
+    """The module opens its own TCP socket (ldap_init_fd), so libldap does not set TCP_NODELAY
+    on it as on its own: Nagle's algorithm then held the bind request behind the last record
+    of the TLS handshake until slapd's delayed ACK, 40 ms every ldaps:// login. (A login that
+    reads the token over ldaps:// and is answered with something that is not a code.)"""
+    trace = os.path.join(e.tmp, "setsockopt.trace")
+    argv = ["strace", "-f", "-qq", "-e", "trace=setsockopt", "-o", trace] + \
+        e.b.argv("erin", ["lit:not-a-code"], APP)
+    p = subprocess.run(argv, env=e.b.env, capture_output=True, text=True, timeout=120)
+    r = Result(p.stdout, p.stderr, 0)
+    assert "PROMPT Verification code" in r.out and r.code != PAM_SUCCESS, r
+    with open(trace) as f:
+        calls = f.read()
+    assert "TCP_NODELAY, [1]" in calls, "no TCP_NODELAY on the ldaps:// socket:\n" + calls
+
+
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     need = ("PAM_TOTP_MODULE", "PAM_DRIVER", "PAM_WRAPPER_LIB", "NSS_WRAPPER_LIB", "STATE_TOOL",
