@@ -7,7 +7,13 @@ bench_build() {
 	# warning there is a bug to fix, not a reason to measure a different build.
 	if [ ! -f "$build/build.ninja" ]; then
 		rm -rf "$build/meson-private" "$build/meson-info"
-		meson setup "$build" -Dbuildtype=release -Dtests=false >"$log" 2>&1 ||
+		meson setup "$build" -Dbuildtype=release -Dtests=false \
+			-Dldap_plugin="$build/common/mfa_store_ldap.so" >"$log" 2>&1 ||
+			{ tail -5 "$log" >&2; rm -f "$log"; return 1; }
+	else
+		# the fleet part's module and daemon load the ldap store from this build tree, as
+		# scripts/test and scripts/demo point theirs at theirs
+		meson configure "$build" -Dldap_plugin="$build/common/mfa_store_ldap.so" >"$log" 2>&1 ||
 			{ tail -5 "$log" >&2; rm -f "$log"; return 1; }
 	fi
 	if ! ninja -C "$build" >"$log" 2>&1; then
@@ -17,7 +23,7 @@ bench_build() {
 		return 1
 	fi
 	rm -f "$log"
-	make -s -C "$top/bench" BUILD="$build" pam_bench
+	make -s -C "$top/bench" BUILD="$build" pam_bench fleet-login
 	if [ -f "$build/common/libmfa.a" ]; then
 		make -s -C "$top/bench" BUILD="$build" bench-totp-state
 	fi
@@ -196,4 +202,36 @@ bench_admin() {
 	else
 		echo "Admin figures: mfa-resetd/mfa-reset not built in $build; skipped."
 	fi
+}
+
+# The fleet store's figures (bench/fleet.py) at the given numbers of people, in a temp dir of
+# their own: its ldapi:// hosts run as uids 4300-4319, which must reach their configs there.
+bench_fleet() {
+	if ! command -v slapd >/dev/null || ! command -v slapadd >/dev/null ||
+		[ ! -f "$build/common/mfa_store_ldap.so" ] || [ ! -x "$top/bench/fleet-login" ]; then
+		echo "Fleet figures: slapd, slapadd, mfa_store_ldap.so or bench/fleet-login missing; skipped."
+		return 0
+	fi
+	fleet_work=$(mktemp -d /var/tmp/pam_totp-fleet.XXXXXX)
+	local rc=0
+	top=$top build=$build secdir=$secdir full=$full sample=$sample rounds=$rounds \
+		python3 "$top/bench/fleet.py" "$fleet_work" "$@" || rc=$?
+	bench_fleet_stop
+	return $rc
+}
+
+# slapd and mfa-resetd of the fleet part by their pids (fleet.py stops them itself; this is
+# for a run killed under it), then its temp dir.
+bench_fleet_stop() {
+	[ -n "${fleet_work:-}" ] || return 0
+	local f pid
+	for f in fleet-resetd.pid fleet-slapd.pid; do
+		pid=$(cat "$fleet_work/$f" 2>/dev/null || true)
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			sleep 1
+		fi
+	done
+	rm -rf "$fleet_work"
+	fleet_work=""
 }
