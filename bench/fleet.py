@@ -51,6 +51,10 @@ FULL = int(os.environ.get("full", "10000"))
 ROUNDS = int(os.environ.get("rounds", "3"))
 RESET_N = int(os.environ.get("BENCH_FLEET_RESET", "10000"))
 HOST_LOGINS = int(os.environ.get("BENCH_FLEET_HOST_LOGINS", "100"))
+# ldaps:// logins wait ~40 ms each for delayed ACKs (no TCP_NODELAY, see RESULTS.md): fewer
+TLS_SAMPLE = int(os.environ.get("BENCH_FLEET_TLS_SAMPLE", "300"))
+# a diagnostic row: the same ldaps:// logins with TCP_NODELAY set by a preload (bench/Makefile)
+NODELAY = os.path.join(BENCH, "fleet-nodelay.so")
 OPS = ("Bind", "Unbind", "Search", "Compare", "Modify", "Modrdn", "Add", "Delete", "Abandon",
        "Extended")
 failures = []
@@ -291,11 +295,14 @@ class Fleet:
             raise RuntimeError("ldapmodify: " + p.stderr[-500:])
 
     # --- 1. logins through pam_bench
-    def pam_bench(self, service, label, n, logins, uid=None):
+    def pam_bench(self, service, label, n, logins, uid=None, preload=None):
         cmd = [os.path.join(BENCH, "pam_bench"), "run", service, label, str(n), str(logins)]
         if uid is not None:
             cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
-        p = subprocess.run(cmd, env=self.env(), stdout=subprocess.PIPE, stderr=self.stderr,
+        env = self.env()
+        if preload:
+            env["LD_PRELOAD"] += " " + preload
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=self.stderr,
                            text=True)
         lines = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
         if not lines:
@@ -315,8 +322,9 @@ class Fleet:
         self.clear_steps(users)
         s = self.slapd
         o0, c0 = s.ops(), s.cpu_ticks()
-        line = self.pam_bench("bench-" + m, m, n, logins,
-                              uid=HOST_UID if m == "ldapi" else None)
+        line = self.pam_bench("bench-tls" if m == "tls-nodelay" else "bench-" + m, m, n,
+                              logins, uid=HOST_UID if m == "ldapi" else None,
+                              preload=NODELAY if m == "tls-nodelay" else None)
         c1, o1 = s.cpu_ticks(), s.ops()
         d = {k: (o1[k] - o0[k] - self.monitor_cost.get(k, 0)) / logins for k in o0}
         tick = 1e6 / os.sysconf("SC_CLK_TCK")
@@ -327,7 +335,8 @@ class Fleet:
 
     def logins(self, n, fresh_files):
         logins = n if n <= FULL else SAMPLE
-        mods = ["totp", "ga", "ldapi", "tls"]
+        mods = ["totp", "ga", "ldapi", "tls"] + (["tls-nodelay"] if os.path.exists(NODELAY)
+                                                 else [])
         last_step = None
         for r in range(ROUNDS):
             if not fresh_files and last_step is not None:
@@ -342,10 +351,49 @@ class Fleet:
                     if m == "totp":
                         last_step = int(time.time()) // 30
                 else:
-                    line = self.run_ldap(m, n, logins)
+                    line = self.run_ldap(m, n, min(logins, TLS_SAMPLE) if m.startswith("tls")
+                                         else logins)
                 print("  " + line, flush=True)
                 with open(self.results, "a") as f:
                     f.write(line + "\n")
+
+    def op_costs(self, n, k=2000):
+        """slapd's CPU and the wall time per operation for the two kinds a login's cost in
+        the directory can grow with: the person search the module sends (its filter) and a
+        modify of the attributes an accepted code writes (with an assertion), k of each on
+        one connection as cn=bench-4300 (ldapsearch -f, ldapmodify)."""
+        s = self.slapd
+        users = [j * n // k for j in range(k)]
+        names = os.path.join(self.pop, "fleet-names")
+        with open(names, "w") as f:
+            f.write("".join(name(i) + "\n" for i in users))
+        os.chmod(names, 0o644)
+        when = time.strftime("%Y%m%d%H%M%SZ", time.gmtime())
+        step = int(time.time()) // 30
+        ldif = "".join("dn: %s\nchangetype: modify\nreplace: oathTOTPLastTimeStep\n"
+                       "oathTOTPLastTimeStep: %d\n-\nreplace: oathFailureCount\n"
+                       "oathFailureCount: 0\n-\nreplace: oathLastLogin\noathLastLogin: %s\n-\n\n"
+                       % (token_dn(i), step, when) for i in users)
+        as_host = ["setpriv", "--reuid=%d" % HOST_UID, "--regid=%d" % HOST_UID, "--clear-groups"]
+        ext = ["-Y", "EXTERNAL", "-Q", "-H", s.ldapi]
+        res = []
+        for what, cmd, stdin in (
+                ("person search", ["ldapsearch"] + ext + ["-LLL", "-b", "ou=people," + fx.SUFFIX,
+                                                         "-f", names,
+                                                         "(&(objectClass=posixAccount)(uid=%s))",
+                                                         "oathTOTPToken"], None),
+                ("token modify", ["ldapmodify"] + ext + ["-e", "!assert=(pamTotpStatus=enrolled)"],
+                 ldif)):
+            c0, t0 = s.cpu_ticks(), time.monotonic()
+            p = subprocess.run(as_host + cmd, input=stdin, capture_output=True, text=True,
+                               env=s.env())
+            c1, t1 = s.cpu_ticks(), time.monotonic()
+            if p.returncode != 0:
+                fail("%s x%d: %s" % (what, k, p.stderr[-300:]))
+            res.append("%s %.0f us CPU, %.0f us wall" % (
+                what, (c1 - c0) * 1e6 / os.sysconf("SC_CLK_TCK") / k, (t1 - t0) * 1e6 / k))
+        print("  slapd per operation at %d people (%d of each on one connection as "
+              "cn=bench-%d): %s" % (n, k, HOST_UID, "; ".join(res)), flush=True)
 
     # --- 2. twenty hosts at once
     def hosts(self, n):
@@ -398,10 +446,10 @@ class Fleet:
             fail("%d hosts at once: %d of %d logins succeeded" % (HOSTS, ok, total))
 
     # --- 3. mfa-resetd on the ldap store
-    def start_daemon(self):
+    def start_daemon(self, passwd="passwd"):
         sock = os.path.join(self.work, "fleet-resetd.sock")
         env = {"PATH": os.environ["PATH"], "LANG": "C", "LD_PRELOAD": "libnss_wrapper.so",
-               "NSS_WRAPPER_PASSWD": os.path.join(self.pop, "passwd"),
+               "NSS_WRAPPER_PASSWD": os.path.join(self.pop, passwd),
                "NSS_WRAPPER_GROUP": os.path.join(self.pop, "group"), "LDAPNOINIT": "1"}
         self.daemon = subprocess.Popen(
             [os.path.join(BUILD, "resetd", "mfa-resetd"), "--config", self.daemon_conf,
@@ -425,9 +473,9 @@ class Fleet:
         self.daemon = None
         rm_f(os.path.join(self.work, "fleet-resetd.pid"))
 
-    def mfa_reset(self, *args, stdin=None):
+    def mfa_reset(self, *args, passwd="passwd"):
         env = {"PATH": os.environ["PATH"], "LANG": "C", "LD_PRELOAD": "libnss_wrapper.so",
-               "NSS_WRAPPER_PASSWD": os.path.join(self.pop, "passwd"),
+               "NSS_WRAPPER_PASSWD": os.path.join(self.pop, passwd),
                "NSS_WRAPPER_GROUP": os.path.join(self.pop, "group")}
         return subprocess.Popen([os.path.join(BUILD, "resetd", "mfa-reset"), "--config",
                                  self.daemon_conf] + list(args), env=env,
@@ -439,24 +487,50 @@ class Fleet:
                                                 "-s", "one", flt, "1.1"])
         return p.stdout.count("\ndn: ") + p.stdout.startswith("dn: ")
 
-    def bulk_reset(self, n):
-        k = min(RESET_N, n // 2)
+    def bulk_reset(self, n, first=0, k=None, passwd="passwd", what=""):
+        """Resets people first..first+k-1; checks every per-user line and the directory."""
+        k = k or min(RESET_N, n // 3)
+        before = self.count("(pamTotpStatus=reset)")
+        s = self.slapd
+        o0, c0 = s.ops(), s.cpu_ticks()
         t0 = time.monotonic()
-        p = self.mfa_reset("--yes", "--from-file", "-")
-        out, _ = p.communicate("".join(name(i) + "\n" for i in range(k)), timeout=600)
+        p = self.mfa_reset("--yes", "--from-file", "-", passwd=passwd)
+        out, _ = p.communicate("".join(name(i) + "\n" for i in range(first, first + k)),
+                               timeout=600)
         secs = time.monotonic() - t0
+        c1, o1 = s.cpu_ticks(), s.ops()
+        d = {x: (o1[x] - o0[x] - self.monitor_cost.get(x, 0)) / k for x in OPS}
         lines = out.splitlines()
         oks = sum(1 for x in lines if re.match(r"bu\d{6}: reset$", x))
-        reset = self.count("(pamTotpStatus=reset)")
-        print("  mfa-reset --yes --from-file - (%d people, ldap store over ldapi://): %.2f s, "
-              "exit %d, last line: %s" % (k, secs, p.returncode, lines[-1] if lines else ""))
-        print("    %d output lines, %d of them \"<user>: reset\"; tokens now reset in the "
-              "directory: %d" % (len(lines), oks, reset), flush=True)
+        reset = self.count("(pamTotpStatus=reset)") - before
+        print("  mfa-reset --yes --from-file - (%d people, ldap store over ldapi://%s): %.2f s,"
+              " exit %d, last line: %s" % (k, what, secs, p.returncode,
+                                           lines[-1] if lines else ""))
+        print("    %d output lines, %d of them \"<user>: reset\"; tokens newly reset in the "
+              "directory: %d; slapd CPU %.0f us and LDAP operations %s per person"
+              % (len(lines), oks, reset, (c1 - c0) * 1e6 / os.sysconf("SC_CLK_TCK") / k,
+                 ", ".join("%s %.2f" % (x.lower(), d[x]) for x in OPS if d[x] >= 0.005)),
+              flush=True)
         if p.returncode != 0 or reset != k or oks != k or not (lines and lines[-1] == (
                 "%d succeeded, 0 failed" % k)):
             fail("bulk reset of %d: exit %d, %d reset in the directory" % (k, p.returncode,
                                                                            reset))
         return k
+
+    def bulk_reset_small_nss(self, n, k):
+        """The same reset of k other people by a daemon whose nss_wrapper passwd holds only
+        them (and root): what of the figure above is the fixture's NSS (nss_wrapper scans
+        its passwd file for each target's getpwnam)."""
+        with open(os.path.join(self.pop, "passwd-targets"), "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/sh\n")
+            for i in range(k, 2 * k):
+                f.write("%s:x:%d:20000:bench user:/nonexistent:/bin/false\n"
+                        % (name(i), 20000 + i))
+        self.stop_daemon()
+        if self.start_daemon(passwd="passwd-targets"):
+            self.bulk_reset(n, k, k, passwd="passwd-targets",
+                            what=", nss_wrapper passwd of only those people")
+        self.stop_daemon()
 
     def list_all(self, n, k):
         t0 = time.monotonic()
@@ -537,12 +611,15 @@ def main():
             if not fresh:
                 fleet.lib("bench_state", "totp", str(n))
             fleet.logins(n, fresh)
+            fleet.op_costs(n)
             if n == sizes[-1]:
                 fleet.hosts(n)
                 if fleet.start_daemon():
                     k = fleet.bulk_reset(n)
                     fleet.list_all(n, k)
                     fleet.propagation(n)
+                    if 2 * k < n:
+                        fleet.bulk_reset_small_nss(n, k)
                 fleet.stop_daemon()
             fleet.stop_slapd()
     finally:

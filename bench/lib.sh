@@ -23,7 +23,7 @@ bench_build() {
 		return 1
 	fi
 	rm -f "$log"
-	make -s -C "$top/bench" BUILD="$build" pam_bench fleet-login
+	make -s -C "$top/bench" BUILD="$build" pam_bench fleet-login fleet-nodelay.so
 	if [ -f "$build/common/libmfa.a" ]; then
 		make -s -C "$top/bench" BUILD="$build" bench-totp-state
 	fi
