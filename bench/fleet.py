@@ -73,6 +73,20 @@ def token_dn(i):
     return "cn=%s,ou=tokens,%s" % (name(i), fx.SUFFIX)
 
 
+def as_uid(uid, cmd, env):
+    """cmd as uid with env; setpriv itself runs without it: pam_wrapper preloaded into
+    setpriv would make its /tmp/pam.X dir there and exec away without removing it."""
+    return (["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups", "env", "-i"]
+            + ["%s=%s" % kv for kv in env.items()] + cmd, {"PATH": os.environ["PATH"]})
+
+
+def pid_ticks(pid):
+    """utime + stime of a process (fields 14 and 15 of /proc/PID/stat), in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return int(v[11]) + int(v[12])
+
+
 def rm_f(path):
     try:
         os.unlink(path)
@@ -121,9 +135,7 @@ class BenchSlapd(fx.Slapd):
                               input=stdin, capture_output=True, text=True, env=self.env())
 
     def cpu_ticks(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            v = f.read().rsplit(")", 1)[1].split()
-        return int(v[11]) + int(v[12])  # utime, stime (fields 14, 15)
+        return pid_ticks(self.pid)
 
     def ops(self):
         """Completed operations by type, and connections ever opened."""
@@ -297,11 +309,11 @@ class Fleet:
     # --- 1. logins through pam_bench
     def pam_bench(self, service, label, n, logins, uid=None, preload=None):
         cmd = [os.path.join(BENCH, "pam_bench"), "run", service, label, str(n), str(logins)]
-        if uid is not None:
-            cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
         env = self.env()
         if preload:
             env["LD_PRELOAD"] += " " + preload
+        if uid is not None:
+            cmd, env = as_uid(uid, cmd, env)
         p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=self.stderr,
                            text=True)
         lines = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
@@ -404,11 +416,10 @@ class Fleet:
         o0, c0 = s.ops(), s.cpu_ticks()
         procs = []
         for k in range(HOSTS):  # one after another: pam_wrapper's first pam_start (TESTING-NOTES)
-            p = subprocess.Popen(["setpriv", "--reuid=%d" % (HOST_UID + k),
-                                  "--regid=%d" % (HOST_UID + k), "--clear-groups",
-                                  os.path.join(BENCH, "fleet-login"), "run", "bench-ldapi",
-                                  "host%d" % k, str(k), str(per), str(HOSTS)],
-                                 env=self.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            cmd, env = as_uid(HOST_UID + k, [os.path.join(BENCH, "fleet-login"), "run",
+                                             "bench-ldapi", "host%d" % k, str(k), str(per),
+                                             str(HOSTS)], self.env())
+            p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=self.stderr, text=True)
             procs.append(p)
             if p.stdout.readline().strip() != "READY":
@@ -492,13 +503,13 @@ class Fleet:
         k = k or min(RESET_N, n // 3)
         before = self.count("(pamTotpStatus=reset)")
         s = self.slapd
-        o0, c0 = s.ops(), s.cpu_ticks()
+        o0, c0, d0 = s.ops(), s.cpu_ticks(), pid_ticks(self.daemon.pid)
         t0 = time.monotonic()
         p = self.mfa_reset("--yes", "--from-file", "-", passwd=passwd)
         out, _ = p.communicate("".join(name(i) + "\n" for i in range(first, first + k)),
                                timeout=600)
         secs = time.monotonic() - t0
-        c1, o1 = s.cpu_ticks(), s.ops()
+        c1, o1, d1 = s.cpu_ticks(), s.ops(), pid_ticks(self.daemon.pid)
         d = {x: (o1[x] - o0[x] - self.monitor_cost.get(x, 0)) / k for x in OPS}
         lines = out.splitlines()
         oks = sum(1 for x in lines if re.match(r"bu\d{6}: reset$", x))
@@ -506,9 +517,12 @@ class Fleet:
         print("  mfa-reset --yes --from-file - (%d people, ldap store over ldapi://%s): %.2f s,"
               " exit %d, last line: %s" % (k, what, secs, p.returncode,
                                            lines[-1] if lines else ""))
+        tick = 1e6 / os.sysconf("SC_CLK_TCK")
         print("    %d output lines, %d of them \"<user>: reset\"; tokens newly reset in the "
-              "directory: %d; slapd CPU %.0f us and LDAP operations %s per person"
-              % (len(lines), oks, reset, (c1 - c0) * 1e6 / os.sysconf("SC_CLK_TCK") / k,
+              "directory: %d; per person: slapd CPU %.0f us, mfa-resetd CPU %.0f us, wall "
+              "%.0f us, LDAP operations %s"
+              % (len(lines), oks, reset, (c1 - c0) * tick / k, (d1 - d0) * tick / k,
+                 secs * 1e6 / k,
                  ", ".join("%s %.2f" % (x.lower(), d[x]) for x in OPS if d[x] >= 0.005)),
               flush=True)
         if p.returncode != 0 or reset != k or oks != k or not (lines and lines[-1] == (
