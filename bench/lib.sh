@@ -214,22 +214,39 @@ bench_fleet() {
 	fi
 	fleet_work=$(mktemp -d /var/tmp/pam_totp-fleet.XXXXXX)
 	local rc=0
+	# in the background, so that a signal to scripts/bench reaches the cleanup at once
 	top=$top build=$build secdir=$secdir full=$full sample=$sample rounds=$rounds \
-		python3 "$top/bench/fleet.py" "$fleet_work" "$@" || rc=$?
+		python3 "$top/bench/fleet.py" "$fleet_work" "$@" &
+	fleet_pid=$!
+	wait "$fleet_pid" || rc=$?
+	fleet_pid=""
 	bench_fleet_stop
 	return $rc
 }
 
-# slapd and mfa-resetd of the fleet part by their pids (fleet.py stops them itself; this is
-# for a run killed under it), then its temp dir.
+# fleet.py (SIGTERM: it stops its slapd and mfa-resetd itself), then, for a fleet.py killed
+# harder, slapd and mfa-resetd by their pid files; then the fleet part's temp dir.
 bench_fleet_stop() {
 	[ -n "${fleet_work:-}" ] || return 0
 	local f pid
+	if [ -n "${fleet_pid:-}" ]; then
+		kill "$fleet_pid" 2>/dev/null || true
+		wait "$fleet_pid" 2>/dev/null || true
+		fleet_pid=""
+	fi
 	for f in fleet-resetd.pid fleet-slapd.pid; do
 		pid=$(cat "$fleet_work/$f" 2>/dev/null || true)
 		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 			kill "$pid" 2>/dev/null || true
 			sleep 1
+		fi
+	done
+	# a login process killed under us leaves pam_wrapper's /tmp/pam.X (one of 62) behind:
+	# those that hold our services
+	local d
+	for d in /tmp/pam.?; do
+		if [ -d "$d" ] && grep -qs -- "$fleet_work/" "$d/bench-ldapi"; then
+			rm -rf -- "$d"
 		fi
 	done
 	rm -rf "$fleet_work"
