@@ -322,7 +322,7 @@ class Fleet:
             fail("%s at %d people: pam_bench printed no result (exit %d)"
                  % (label, n, p.returncode))
             return "RESULT label=%s users=%d logins=%d ok=0 median_us=0 p99_us=0 cpu_us=0 " \
-                   "maxrss_kib=0 getpwnam_us=0" % (label, n, logins)
+                   "cpu_mean_us=0 maxrss_kib=0 getpwnam_us=0" % (label, n, logins)
         return lines[0]
 
     def run_files(self, m, n, logins, fresh):
