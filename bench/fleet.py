@@ -287,7 +287,17 @@ class Fleet:
             subprocess.run(["rm", "-rf", os.path.join(self.work, "slapd")], check=False)
 
     def check_identities(self):
-        """Each bench uid binds as its own host DN (not the rootDN)."""
+        """Each bench uid binds as its own host DN (not the rootDN), and can run the
+        harness and load the module from this tree (a tree only root can enter cannot)."""
+        need = [os.path.join(BENCH, "pam_bench"), os.path.join(BENCH, "fleet-login"),
+                os.path.join(BUILD, "pam_module", "pam_totp.so"),
+                os.path.join(BUILD, "common", "mfa_store_ldap.so")]
+        p = subprocess.run(["setpriv", "--reuid=%d" % HOST_UID, "--regid=%d" % HOST_UID,
+                            "--clear-groups", "sh", "-c", 'for f; do [ -r "$f" ] || echo "$f";'
+                            ' done', "sh"] + need, capture_output=True, text=True)
+        if p.stdout.strip() or p.returncode != 0:
+            fail("uid %d (the ldapi:// hosts) cannot read %s: the source and build trees must"
+                 " be readable by other users" % (HOST_UID, p.stdout.split() or need))
         for k in range(HOSTS):
             p = subprocess.run(["setpriv", "--reuid=%d" % (HOST_UID + k),
                                 "--regid=%d" % (HOST_UID + k), "--clear-groups", "ldapwhoami",
@@ -425,6 +435,10 @@ class Fleet:
             procs.append(p)
             if p.stdout.readline().strip() != "READY":
                 fail("host %d did not get ready" % k)
+                for q in procs:
+                    q.kill()
+                    q.wait()
+                return
         for p in procs:
             p.stdin.write("\n")
             p.stdin.flush()
