@@ -17,7 +17,10 @@ person and one enrolled token per bench user, with the secrets bench/users.c giv
    cn=host-b,ou=hosts with a password file). For the ldap rows: slapd's CPU per login
    (/proc/PID/stat utime+stime around the run) and its LDAP operations per login
    (cn=Operations,cn=Monitor, completed operations around the run, less what reading the
-   monitor itself costs, measured the same way with no login in between).
+   monitor itself costs, measured the same way with no login in between). A diagnostic
+   row: the ldaps:// logins again with TCP_NODELAY set by a preload (fleet_nodelay.c).
+   Then slapd's CPU and wall time per person search and per token modify (ldapsearch -f,
+   ldapmodify: 2,000 of each on one connection as cn=bench-4300).
 2. At the largest size: 20 processes at once, each its own SASL EXTERNAL identity (uids
    4300-4319 -> cn=bench-4300 ... cn=bench-4319) over ldapi://, each logging in its own
    people (host k: people k, k+20, k+40, ...), released together at a barrier.
@@ -25,6 +28,11 @@ person and one enrolled token per bench user, with the secrets bench/users.c giv
    ldapi://): `mfa-reset --yes --from-file -` of 10,000 people, and `mfa-reset --list`.
 4. A reset through host A's mfa-resetd, then at once a login on host B (ldaps://): is it
    sent to enrollment, and how long after the reset's reply did B decide.
+5. The reset of 10,000 other people again, by a daemon whose nss_wrapper passwd holds only
+   them: what of 3 is the fixture's NSS.
+Environment: BENCH_FLEET_RESET (people reset, default 10000), BENCH_FLEET_HOST_LOGINS
+(logins per host in 2, default 100), BENCH_FLEET_TLS_SAMPLE (ldaps:// logins per round,
+default 300).
 
 Prints the table (bench/table.py fleet) and the other figures; exits 1 when any login,
 reset or check failed. slapd and mfa-resetd are stopped by pid, also on failure or SIGTERM;
