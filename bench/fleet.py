@@ -237,12 +237,14 @@ class Fleet:
         s = self.slapd
         with open(os.path.join(self.pop, "pam_totp.conf")) as f:
             text = f.read()
-        text = text.replace('socket = "%s/resetd.sock"' % self.work,
-                            'socket = "%s/fleet-resetd.sock"' % self.work)
-        if enroll:
-            old = "enrollment = { allow = false;"
-            assert old in text
-            text = text.replace(old, "enrollment = { allow = true;")
+        old = 'socket = "%s/resetd.sock"' % self.work
+        if old not in text:
+            raise RuntimeError("no %s in %s/pam_totp.conf" % (old, self.pop))
+        text = text.replace(old, 'socket = "%s/fleet-resetd.sock"' % self.work)
+        if enroll:  # enrollment's allow (whatever the layout of the file bench/lib.sh wrote)
+            text, k = re.subn(r"(?m)(^|[{\s])allow = false;", r"\1allow = true;", text)
+            if k != 1:
+                raise RuntimeError("cannot allow enrollment in %s/pam_totp.conf" % self.pop)
         ldap = ['uri = "%s";' % uri, 'person_base = "ou=people,%s";' % fx.SUFFIX,
                 'token_base = "ou=tokens,%s";' % fx.SUFFIX, 'ca_file = "%s";' % s.ca,
                 "timeout_ms = 10000;"]
