@@ -212,3 +212,65 @@ bench_admin() {
 		echo "Admin figures: mfa-resetd/mfa-reset not built in $build; skipped."
 	fi
 }
+
+# The fleet store's figures (bench/fleet.py) at the given numbers of people, in a temp dir of
+# their own: its ldapi:// hosts run as uids 4300-4319, which must reach their configs there.
+bench_fleet() {
+	local plugin=$build/common/mfa_store_ldap.so log=$top/bench/.fleet-build.log
+	if ! command -v slapd >/dev/null || ! command -v slapadd >/dev/null; then
+		echo "Fleet figures: slapd or slapadd missing (apt-get install slapd ldap-utils); skipped."
+		return 0
+	fi
+	# the module and the daemon must load the ldap store from this build tree, as
+	# scripts/test and scripts/demo point theirs at theirs
+	if ! grep -qsF "MFA_LDAP_PLUGIN \"$plugin\"" "$build/mfa-build.h"; then
+		meson configure "$build" -Dldap_plugin="$plugin" >"$log" 2>&1 &&
+			ninja -C "$build" >>"$log" 2>&1 ||
+			{ tail -20 "$log" >&2; rm -f "$log"; return 1; }
+		rm -f "$log"
+	fi
+	make -s -C "$top/bench" BUILD="$build" fleet-login fleet-nodelay.so
+	if [ ! -f "$plugin" ]; then
+		echo "Fleet figures: $plugin not built; skipped."
+		return 0
+	fi
+	fleet_work=$(mktemp -d /var/tmp/pam_totp-fleet.XXXXXX)
+	local rc=0
+	# in the background, so that a signal to scripts/bench reaches the cleanup at once
+	top=$top build=$build secdir=$secdir full=$full sample=$sample rounds=$rounds \
+		python3 "$top/bench/fleet.py" "$fleet_work" "$@" &
+	fleet_pid=$!
+	wait "$fleet_pid" || rc=$?
+	fleet_pid=""
+	bench_fleet_stop
+	return $rc
+}
+
+# fleet.py (SIGTERM: it stops its slapd and mfa-resetd itself), then, for a fleet.py killed
+# harder, slapd and mfa-resetd by their pid files; then the fleet part's temp dir.
+bench_fleet_stop() {
+	[ -n "${fleet_work:-}" ] || return 0
+	local f pid
+	if [ -n "${fleet_pid:-}" ]; then
+		kill "$fleet_pid" 2>/dev/null || true
+		wait "$fleet_pid" 2>/dev/null || true
+		fleet_pid=""
+	fi
+	for f in fleet-resetd.pid fleet-slapd.pid; do
+		pid=$(cat "$fleet_work/$f" 2>/dev/null || true)
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			sleep 1
+		fi
+	done
+	# a login process killed under us leaves pam_wrapper's /tmp/pam.X (one of 62) behind:
+	# those that hold our services
+	local d
+	for d in /tmp/pam.?; do
+		if [ -d "$d" ] && grep -qs -- "$fleet_work/" "$d/bench-ldapi"; then
+			rm -rf -- "$d"
+		fi
+	done
+	rm -rf "$fleet_work"
+	fleet_work=""
+}

@@ -3,6 +3,8 @@
 
 table.py RESULTS            the latency/RSS table from the harness's RESULT lines (several
                             rounds of one module and size are combined: median of medians)
+table.py fleet RESULTS      the fleet store's login table (bench/fleet.py's RESULT lines:
+                            the files store, GA and the ldap store over ldapi:// and TLS)
 table.py profile MODULE CG1 CGK K ST1 STK KS
                             instructions per login (callgrind) and syscalls per login
                             (strace -c), each as (run of K+1 logins - run of 1) / K
@@ -95,6 +97,68 @@ def table(path):
     return 1 if bad else 0
 
 
+FLEET_NAMES = {
+    "totp": "pam_totp, files store",
+    "ga": "pam_google_authenticator",
+    "ldapi": "pam_totp, ldap, ldapi://",
+    "tls": "pam_totp, ldap, ldaps://",
+    "tls-nodelay": "same, TCP_NODELAY shim",
+}
+
+
+def print_table(hdr, out):
+    widths = [max(len(row[i]) for row in [hdr] + out) for i in range(len(hdr))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(hdr, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in out:
+        print("| " + " | ".join(c.rjust(w) if i else c.ljust(w)
+                                for i, (c, w) in enumerate(zip(row, widths))) + " |")
+
+
+def fleet(path):
+    """The fleet table: per size, the files store, GA and the ldap store (ldapi://, TLS),
+    each the median over its rounds; for the ldap rows slapd's CPU and the LDAP operations
+    per login (cn=Monitor), and the ratio to the files store."""
+    runs = {}
+    for r in parse_results(path):
+        runs.setdefault((r["label"], int(r["users"])), []).append(r)
+    by = {}
+    for k, v in runs.items():
+        r = combine(v)
+        for key in ("slapd_cpu_us", "rt", "conns"):
+            if key in v[0]:
+                r[key] = median([float(x[key]) for x in v])
+        by[k] = r
+    hdr = ("store", "people", "logins", "median us", "p99 us", "x files store", "CPU us",
+           "slapd CPU us", "LDAP ops/login", "conns/login", "successes")
+    out = []
+    for n in sorted({n for _, n in by}):
+        base = by.get(("totp", n))
+        for m in FLEET_NAMES:
+            r = by.get((m, n))
+            if not r:
+                continue
+            med = float(r["median_us"])
+            ratio = "%.2f" % (med / float(base["median_us"])) if base else "-"
+            nl = int(r["logins"])
+            logins = "%dx%d" % (r["rounds"], nl) + (" (sampled)" if nl < n else "")
+            ops = "-"
+            if "ops" in r:
+                ops = "%.2f (%s)" % (r["rt"], ", ".join(
+                    "%s %s" % tuple(o.split(":")) for o in r["ops"].split(",") if o))
+            out.append((FLEET_NAMES[m], "%d" % n, logins, "%.0f" % med,
+                        "%.0f" % float(r["p99_us"]), ratio, "%.0f" % r["cpu_us"],
+                        "%.0f" % r["slapd_cpu_us"] if "slapd_cpu_us" in r else "-", ops,
+                        "%.2f" % r["conns"] if "conns" in r else "-",
+                        "%s/%s" % (r["ok"], r["all_logins"])))
+    print_table(hdr, out)
+    bad = [r for r in by.values() if r["ok"] != r["all_logins"]]
+    for r in bad:
+        print("FAILED LOGINS: %s at %s people: %s/%s succeeded" %
+              (FLEET_NAMES[r["label"]], r["users"], r["ok"], r["all_logins"]))
+    return 1 if bad else 0
+
+
 def cg_total(path):
     try:
         for line in open(path):
@@ -138,6 +202,8 @@ def profile(m, cg1, cgk, k, st1, stk, ks):
 if __name__ == "__main__":
     if len(sys.argv) == 2:
         sys.exit(table(sys.argv[1]))
+    if len(sys.argv) == 3 and sys.argv[1] == "fleet":
+        sys.exit(fleet(sys.argv[2]))
     if len(sys.argv) == 9 and sys.argv[1] == "profile":
         profile(*sys.argv[2:])
         sys.exit(0)
