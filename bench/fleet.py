@@ -17,8 +17,7 @@ person and one enrolled token per bench user, with the secrets bench/users.c giv
    cn=host-b,ou=hosts with a password file). For the ldap rows: slapd's CPU per login
    (/proc/PID/stat utime+stime around the run) and its LDAP operations per login
    (cn=Operations,cn=Monitor, completed operations around the run, less what reading the
-   monitor itself costs, measured the same way with no login in between). A diagnostic
-   row: the ldaps:// logins again with TCP_NODELAY set by a preload (fleet_nodelay.c).
+   monitor itself costs, measured the same way with no login in between).
    Then slapd's CPU and wall time per person search and per token modify (ldapsearch -f,
    ldapmodify: 2,000 of each on one connection as cn=bench-4300).
 2. At the largest size: 20 processes at once, each its own SASL EXTERNAL identity (uids
@@ -59,10 +58,8 @@ FULL = int(os.environ.get("full", "10000"))
 ROUNDS = int(os.environ.get("rounds", "3"))
 RESET_N = int(os.environ.get("BENCH_FLEET_RESET", "10000"))
 HOST_LOGINS = int(os.environ.get("BENCH_FLEET_HOST_LOGINS", "100"))
-# ldaps:// logins wait ~40 ms each for delayed ACKs (no TCP_NODELAY, see RESULTS.md): fewer
-TLS_SAMPLE = int(os.environ.get("BENCH_FLEET_TLS_SAMPLE", "300"))
-# a diagnostic row: the same ldaps:// logins with TCP_NODELAY set by a preload (bench/Makefile)
-NODELAY = os.path.join(BENCH, "fleet-nodelay.so")
+# ldaps:// logins cost a full TLS handshake each (~7 ms here): sampled
+TLS_SAMPLE = int(os.environ.get("BENCH_FLEET_TLS_SAMPLE", "1000"))
 OPS = ("Bind", "Unbind", "Search", "Compare", "Modify", "Modrdn", "Add", "Delete", "Abandon",
        "Extended")
 failures = []
@@ -328,11 +325,9 @@ class Fleet:
             raise RuntimeError("ldapmodify: " + p.stderr[-500:])
 
     # --- 1. logins through pam_bench
-    def pam_bench(self, service, label, n, logins, uid=None, preload=None):
+    def pam_bench(self, service, label, n, logins, uid=None):
         cmd = [os.path.join(BENCH, "pam_bench"), "run", service, label, str(n), str(logins)]
         env = self.env()
-        if preload:
-            env["LD_PRELOAD"] += " " + preload
         if uid is not None:
             cmd, env = as_uid(uid, cmd, env)
         p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=self.stderr,
@@ -355,9 +350,8 @@ class Fleet:
         self.clear_steps(users)
         s = self.slapd
         o0, c0 = s.ops(), s.cpu_ticks()
-        line = self.pam_bench("bench-tls" if m == "tls-nodelay" else "bench-" + m, m, n,
-                              logins, uid=HOST_UID if m == "ldapi" else None,
-                              preload=NODELAY if m == "tls-nodelay" else None)
+        line = self.pam_bench("bench-" + m, m, n, logins,
+                              uid=HOST_UID if m == "ldapi" else None)
         c1, o1 = s.cpu_ticks(), s.ops()
         d = {k: (o1[k] - o0[k] - self.monitor_cost.get(k, 0)) / logins for k in o0}
         tick = 1e6 / os.sysconf("SC_CLK_TCK")
@@ -368,8 +362,7 @@ class Fleet:
 
     def logins(self, n, fresh_files):
         logins = n if n <= FULL else SAMPLE
-        mods = ["totp", "ga", "ldapi", "tls"] + (["tls-nodelay"] if os.path.exists(NODELAY)
-                                                 else [])
+        mods = ["totp", "ga", "ldapi", "tls"]
         last_step = None
         for r in range(ROUNDS):
             if not fresh_files and last_step is not None:

@@ -229,7 +229,7 @@ bench_fleet() {
 			{ tail -20 "$log" >&2; rm -f "$log"; return 1; }
 		rm -f "$log"
 	fi
-	make -s -C "$top/bench" BUILD="$build" fleet-login fleet-nodelay.so
+	make -s -C "$top/bench" BUILD="$build" fleet-login
 	if [ ! -f "$plugin" ]; then
 		echo "Fleet figures: $plugin not built; skipped."
 		return 0

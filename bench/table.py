@@ -102,7 +102,6 @@ FLEET_NAMES = {
     "ga": "pam_google_authenticator",
     "ldapi": "pam_totp, ldap, ldapi://",
     "tls": "pam_totp, ldap, ldaps://",
-    "tls-nodelay": "same, TCP_NODELAY shim",
 }
 
 
