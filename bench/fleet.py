@@ -31,7 +31,7 @@ person and one enrolled token per bench user, with the secrets bench/users.c giv
    them: what of 3 is the fixture's NSS.
 Environment: BENCH_FLEET_RESET (people reset, default 10000), BENCH_FLEET_HOST_LOGINS
 (logins per host in 2, default 100), BENCH_FLEET_TLS_SAMPLE (ldaps:// logins per round,
-default 300).
+default 1000).
 
 Prints the table (bench/table.py fleet) and the other figures; exits 1 when any login,
 reset or check failed. slapd and mfa-resetd are stopped by pid, also on failure or SIGTERM;
