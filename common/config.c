@@ -387,14 +387,19 @@ int mfa_config_parse_n(const char *text, size_t len, struct mfa_config *ret_cfg,
 	_cleanup_free_ char *compact = NULL;
 	struct mfa_config cfg;
 	struct ctx c = { .cfg = &cfg, .err = reterr };
-	unsigned nul;
+	unsigned line;
 	size_t clen;
 	int r;
 
 	config_init(&lc);
-	/* on the file as it is: a NUL in a comment is still an error (compaction drops it) */
-	if ((nul = mfa_fs_nul_line(text, len)) != 0)
-		return mfa_err_set(reterr, -EINVAL, nul, "NUL byte in the file");
+	/* on the file as it is: a NUL or an '@' line in a comment is still an error (compaction
+	 * drops it; pam_totp.conf(5) refuses both anywhere); mfa_libconfig_read() checks the
+	 * compact text too, where a block comment before '@' has become a blank */
+	if ((line = mfa_fs_nul_line(text, len)) != 0)
+		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
+	if ((line = directive_line(text, len)) != 0)
+		return mfa_err_set(reterr, -EINVAL, line,
+				   "@include and other directives are not allowed");
 	if (!(compact = malloc(len + 1)))
 		return -ENOMEM;
 	clen = mfa_config_compact(text, len, compact); /* conftext.c says why */
