@@ -443,10 +443,12 @@ int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err
 	r = mfa_fs_read_text(fd, text, size, &len, &line);
 	if (r == -EBADMSG)
 		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
+	/* more bytes than fstat said (at most 64 KiB): the file grew while read, or its size
+	 * is not its length (/proc) */
+	if (r == -EFBIG || r == -EIO)
+		return mfa_err_set(reterr, -EIO, 0,
+				   "cannot read whole: changed while read, or I/O error");
 	if (r < 0)
-		return mfa_err_set(reterr, r, 0, "cannot read whole: %s",
-				   r == -EFBIG ? "file too large" :
-				   r == -EIO	? "changed while read, or I/O error" :
-						  "read error");
+		return mfa_err_set(reterr, r, 0, "cannot read whole: read error");
 	return mfa_config_parse_n(text, len, ret_cfg, reterr);
 }
