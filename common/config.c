@@ -387,14 +387,19 @@ int mfa_config_parse_n(const char *text, size_t len, struct mfa_config *ret_cfg,
 	_cleanup_free_ char *compact = NULL;
 	struct mfa_config cfg;
 	struct ctx c = { .cfg = &cfg, .err = reterr };
-	unsigned nul;
+	unsigned line;
 	size_t clen;
 	int r;
 
 	config_init(&lc);
-	/* on the file as it is: a NUL in a comment is still an error (compaction drops it) */
-	if ((nul = mfa_fs_nul_line(text, len)) != 0)
-		return mfa_err_set(reterr, -EINVAL, nul, "NUL byte in the file");
+	/* on the file as it is: a NUL or an '@' line in a comment is still an error (compaction
+	 * drops it; pam_totp.conf(5) refuses both anywhere); mfa_libconfig_read() checks the
+	 * compact text too, where a block comment before '@' has become a blank */
+	if ((line = mfa_fs_nul_line(text, len)) != 0)
+		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
+	if ((line = directive_line(text, len)) != 0)
+		return mfa_err_set(reterr, -EINVAL, line,
+				   "@include and other directives are not allowed");
 	if (!(compact = malloc(len + 1)))
 		return -ENOMEM;
 	clen = mfa_config_compact(text, len, compact); /* conftext.c says why */
@@ -438,10 +443,12 @@ int mfa_config_load(const char *path, struct mfa_config *ret_cfg, struct mfa_err
 	r = mfa_fs_read_text(fd, text, size, &len, &line);
 	if (r == -EBADMSG)
 		return mfa_err_set(reterr, -EINVAL, line, "NUL byte in the file");
+	/* more bytes than fstat said (at most 64 KiB): the file grew while read, or its size
+	 * is not its length (/proc) */
+	if (r == -EFBIG || r == -EIO)
+		return mfa_err_set(reterr, -EIO, 0,
+				   "cannot read whole: changed while read, or I/O error");
 	if (r < 0)
-		return mfa_err_set(reterr, r, 0, "cannot read whole: %s",
-				   r == -EFBIG ? "file too large" :
-				   r == -EIO	? "changed while read, or I/O error" :
-						  "read error");
+		return mfa_err_set(reterr, r, 0, "cannot read whole: read error");
 	return mfa_config_parse_n(text, len, ret_cfg, reterr);
 }

@@ -14,6 +14,7 @@
  * keeps a secret out of swap and core dumps, and the wipe. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -21,8 +22,17 @@
 
 #include "locked.h"
 
-/* In front of the caller's bytes: the length of the mapping, padded to keep them aligned. */
+/* In front of the caller's bytes: the length of the mapping and a check of it (the length
+ * mixed with the address), 16 bytes to keep them aligned. A write before the block, or a pointer
+ * that did not come from here, would otherwise have mfa_locked_free() wipe and unmap a length
+ * read from whatever lies there: it aborts instead, as sodium_free() does on its canary. */
 #define HEADER 16
+#define CHECK_MIX ((size_t)0x9e3779b97f4a7c15u)
+
+static size_t check_of(const unsigned char *base, size_t len)
+{
+	return len ^ (size_t)(uintptr_t)base ^ CHECK_MIX;
+}
 
 void *mfa_locked_alloc(size_t size)
 {
@@ -41,7 +51,8 @@ void *mfa_locked_alloc(size_t size)
 	/* As sodium_malloc(): a process over RLIMIT_MEMLOCK still gets the memory, and the
 	 * core-dump exclusion is applied before the lock is tried. */
 	(void)sodium_mlock(base, len);
-	*(size_t *)(void *)base = len;
+	((size_t *)(void *)base)[0] = len;
+	((size_t *)(void *)base)[1] = check_of(base, len);
 	return base + HEADER;
 }
 
@@ -53,7 +64,11 @@ void mfa_locked_free(void *p)
 	if (!p)
 		return;
 	base = (unsigned char *)p - HEADER;
-	len = *(size_t *)(void *)base;
+	if (((uintptr_t)base & ((uintptr_t)sysconf(_SC_PAGESIZE) - 1)) != 0)
+		abort(); /* not from mfa_locked_alloc() (a sodium_malloc() block, say) */
+	len = ((size_t *)(void *)base)[0];
+	if (((size_t *)(void *)base)[1] != check_of(base, len))
+		abort();
 	(void)sodium_munlock(base, len); /* wipes all of it first */
 	munmap(base, len);
 }

@@ -1,4 +1,4 @@
-/* TOTP secrets in sodium guarded memory, hex (the state file's form) through libsodium,
+/* TOTP secrets in locked memory (locked.c), hex (the state file's form) through libsodium,
  * base32 through liboath, otpauth:// URIs, and recovery codes stored as salted hashes. */
 #include <ctype.h>
 #include <errno.h>

@@ -49,7 +49,7 @@ int mfa_secret_from_bytes(const void *bytes, size_t len, struct mfa_secret **ret
  * by earlier versions (base32) and test tools, never on a current state file's load. */
 int mfa_secret_from_base32(const char *b32, struct mfa_secret **ret_secret);
 /* Decodes exactly len characters of lower-case hex (the state file's form; libsodium, straight
- * into guarded memory: no copy anywhere). -EINVAL on an odd length, any other character, or
+ * into locked memory: no copy anywhere). -EINVAL on an odd length, any other character, or
  * fewer than MFA_SECRET_LOAD_MIN_BYTES or more than MFA_SECRET_MAX_BYTES bytes. */
 int mfa_secret_from_hex(const char *hex, size_t len, struct mfa_secret **ret_secret);
 /* Encodes into buf (lower-case hex, libsodium); size >= MFA_SECRET_HEX_MAX. buf holds a

@@ -134,7 +134,7 @@ static void locked_freep(char **p)
 	mfa_locked_free(*p);
 }
 
-/* The whole state file into guarded memory (mfa_fs_read_text: bounded, read whole, no NUL). */
+/* The whole state file into locked memory (mfa_fs_read_text: bounded, read whole, no NUL). */
 static int read_state_text(int dir_fd, const char *fname, char **ret_text, size_t *ret_len,
 			   struct stat *ret_sb, struct mfa_err *reterr)
 {

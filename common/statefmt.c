@@ -8,7 +8,7 @@
  * same length before libconfig sees the text. libconfig must then see exactly that placeholder
  * for `secret`, on that line; anything else is a corrupt file (secretline.c).
  *
- * The secret is hex, decoded by libsodium straight into guarded memory. Earlier versions wrote
+ * The secret is hex, decoded by libsodium straight into locked memory. Earlier versions wrote
  * base32, which only liboath decodes here, and its decoder leaves an unwiped heap copy of the
  * text: such a file still loads (marked legacy_secret) and the next full store rewrites it in
  * hex. base32 has neither lower case nor ':', so "hex:" never starts an old value. */

@@ -325,6 +325,19 @@ static void test_fifo_config_is_refused_without_blocking(void **state)
 	mfa_unit_dir_remove(&d);
 }
 
+/* A file with more bytes than its size (as one that grows while read) is "changed while read",
+ * not "too large": the buffer is sized by fstat, so reading past it says the file changed. */
+static void test_file_longer_than_its_size_is_changed_not_too_large(void **state)
+{
+	struct mfa_config c;
+	struct mfa_err e = { 0 };
+
+	(void)state;
+	/* owned by this process's user, mode 0444, st_size 0, about 1 KiB to read */
+	assert_int_equal(mfa_config_load("/proc/self/status", &c, &e), -EIO);
+	assert_non_null(strstr(e.msg, "changed while read"));
+}
+
 /* Every spelling libconfig accepts as an include (leading blanks, tabs) is refused. */
 static void test_include_spellings_are_refused(void **state)
 {
@@ -395,6 +408,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_zero_filled_config_is_an_error),
 	cmocka_unit_test(test_include_of_world_writable_file_is_refused),
 	cmocka_unit_test(test_include_spellings_are_refused),
+	cmocka_unit_test(test_file_longer_than_its_size_is_changed_not_too_large),
 	cmocka_unit_test(test_fifo_config_is_refused_without_blocking),
 	cmocka_unit_test(test_config_of_exactly_the_size_bound_loads),
 };

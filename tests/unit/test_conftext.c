@@ -67,6 +67,28 @@ static void test_nul_in_a_comment_is_still_an_error(void **state)
 	assert_int_equal(e.line, 1);
 }
 
+/* pam_totp.conf(5): a line whose first non-blank is '@' is an error, in a block comment too;
+ * and a block comment before '@' (a blank once compact) does not smuggle an include through. */
+static void test_directive_line_in_a_block_comment_is_still_refused(void **state)
+{
+	static const char *const texts[] = {
+		"issuer = \"x\";\n/*\n@include \"/dev/null\"\n*/\n",
+		"issuer = \"x\";\n/* x\n  @x */\n",
+		"/* x */@include \"/dev/null\"\n",
+		"issuer = \"x\";\n\t/* x */ @include \"/dev/null\"\n",
+	};
+	static const unsigned lines[] = { 3, 3, 1, 2 };
+	struct mfa_config c;
+
+	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+		struct mfa_err e = { 0 };
+
+		assert_int_equal(mfa_config_parse(texts[i], &c, &e), -EINVAL);
+		assert_int_equal(e.line, lines[i]);
+		assert_non_null(strstr(e.msg, "@include"));
+	}
+}
+
 static char *dump(const char *text)
 {
 	config_t lc;
@@ -114,6 +136,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_what_libconfig_refuses_is_left_to_it),
 	cmocka_unit_test(test_errors_keep_their_line),
 	cmocka_unit_test(test_nul_in_a_comment_is_still_an_error),
+	cmocka_unit_test(test_directive_line_in_a_block_comment_is_still_refused),
 	cmocka_unit_test(test_shipped_config_reads_the_same_from_a_third_of_the_text),
 };
 

@@ -1,7 +1,11 @@
 /* locked.c: the pages that hold a login's secrets are zeroed, aligned, locked, kept out of core
  * dumps, and work before sodium_init() (a login that verifies a code never calls it). */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "locked.h"
 #include "secret.h"
@@ -69,11 +73,46 @@ static void test_secret_loaded_without_sodium_init(void **state)
 	mfa_secret_free(s);
 }
 
+static int free_with_header_write(size_t len)
+{
+	size_t *p = mfa_locked_alloc(5000);
+
+	if (!p)
+		return ENOMEM;
+	p[-2] = len; /* the length in front of the block: a stray write before it */
+	mfa_locked_free(p);
+	return 0;
+}
+
+/* A write over the header must not make mfa_locked_free() wipe or unmap another length (a
+ * neighbour's pages, or a secret left unwiped): it aborts, as sodium_free() does. */
+static void test_corrupt_header_aborts_the_free(void **state)
+{
+	static const size_t lens[] = { 4096, (size_t)1 << 40, 3 };
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		int status;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct rlimit no_core = { 0, 0 };
+
+			setrlimit(RLIMIT_CORE, &no_core);
+			_exit(free_with_header_write(lens[i]));
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGABRT);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_locked_pages_zeroed_aligned_locked_not_dumped),
 		cmocka_unit_test(test_secret_loaded_without_sodium_init),
+		cmocka_unit_test(test_corrupt_header_aborts_the_free),
 	};
 
 	return mfa_unit_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), "locked");

@@ -138,6 +138,41 @@ static void test_oversize_refused(void **state)
 	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), -EFBIG);
 }
 
+/* Padded with line breaks to n bytes. */
+static void pad_to(const char *path, off_t n)
+{
+	struct stat sb;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	for (off_t i = sb.st_size; i < n; i++)
+		assert_int_equal(write(fd, "\n", 1), 1);
+	close(fd);
+}
+
+/* The read buffer is sized by fstat: a file of the largest size loads, one byte more is
+ * refused, and an empty file is refused (never read as "no state"). */
+static void test_state_size_boundaries(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_state st;
+	char path[128];
+	int fd;
+
+	install(f, "state-valid", "alice");
+	snprintf(path, sizeof(path), "%s/alice", f->dir);
+	pad_to(path, MFA_STATE_MAX_SIZE - 2);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), 0);
+	assert_int_equal(st.last_step, 56666666);
+	mfa_state_clear(&st);
+	pad_to(path, MFA_STATE_MAX_SIZE - 1);
+	assert_int_equal(mfa_state_load(f->dfd, -1, "alice", &st, NULL), -EFBIG);
+	assert_true((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)) >= 0);
+	close(fd);
+	assert_true(mfa_state_load(f->dfd, -1, "alice", &st, NULL) < 0);
+}
+
 static void test_counters_apply_after_store_counters(void **state)
 {
 	struct fx *f = *state;
@@ -577,6 +612,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_unsafe_owner_refused, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_unsafe_state_dir_refused, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_state_size_boundaries, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_counters_apply_after_store_counters, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_corrupt_slot_falls_back_to_other, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_record_of_other_epoch_ignored, setup, teardown),
