@@ -346,20 +346,20 @@ static int apply_section(struct ctx *c, const config_setting_t *sect, const stru
  * values start with letters, digits, quotes or brackets). */
 static unsigned directive_line(const char *text, size_t len)
 {
+	const char *p = text, *end = text + len;
 	unsigned line = 1;
-	bool start = true;
 
-	for (size_t i = 0; i < len; i++) {
-		char ch = text[i];
+	/* line by line (memchr): it runs on the whole file at every login */
+	for (; p < end; line++) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
 
-		if (ch == '\n') {
-			line++;
-			start = true;
-		} else if (start && ch == '@') {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f' || *p == '\v'))
+			p++;
+		if (p < end && *p == '@' && (!eol || p < eol))
 			return line;
-		} else if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\f' && ch != '\v') {
-			start = false;
-		}
+		if (!eol)
+			break;
+		p = eol + 1;
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "config.h"
 #include "ldap_store.h"
 #include "secret.h"
@@ -20,13 +21,8 @@
  * does (mfa_ldap_rearm). */
 static void barrier(struct mfa_ldap *c)
 {
-	const char *p = getenv("MFA_LDAP_BARRIER");
-
-	if (!p)
-		return;
-	while (access(p, F_OK) < 0)
-		usleep(500);
-	mfa_ldap_rearm(c);
+	if (mfa_test_barrier("ldap-driver"))
+		mfa_ldap_rearm(c);
 }
 
 static int finish(int r, struct mfa_ldap *c)

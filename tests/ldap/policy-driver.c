@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "config.h"
 #include "policy.h"
 #include "secret.h"
@@ -27,13 +28,8 @@ static const char *const DECISION[] = { "ignore", "locked", "enroll", "reset-exp
 
 static void barrier(struct mfa_storage *s)
 {
-	const char *p = getenv("MFA_LDAP_BARRIER");
-
-	if (!p)
-		return;
-	while (access(p, F_OK) < 0)
-		usleep(500);
-	mfa_store_rearm(s);
+	if (mfa_test_barrier("policy-driver"))
+		mfa_store_rearm(s);
 }
 
 static void print_token(const struct mfa_token *t)
