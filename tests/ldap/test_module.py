@@ -19,6 +19,8 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cwrap_dirs import remove_pam_wrapper_dirs  # noqa: E402
 import slapd_fixture as fx  # noqa: E402
 from module_harness import *  # noqa: F401,F403,E402 (the harness is these cases' vocabulary)
 
@@ -294,6 +296,7 @@ def main():
                 print("FAIL %s" % name)
                 traceback.print_exc(file=sys.stdout)
             sys.stdout.flush()
+    remove_pam_wrapper_dirs(tmp + "/")
     print("%d tests, %d failed %s" % (len(tests), len(failed), " ".join(failed)))
     return 1 if failed else 0
 

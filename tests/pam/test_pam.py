@@ -7,7 +7,6 @@ Environment (set by meson): PAM_TOTP_MODULE, PAM_DRIVER, STATE_TOOL, PAM_TEST_DI
 group), PAM_WRAPPER_LIB, NSS_WRAPPER_LIB, HAVE_QRENCODE, optionally VALGRIND."""
 
 import base64
-import glob
 import os
 import re
 import shutil
@@ -15,6 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cwrap_dirs import remove_pam_wrapper_dirs  # noqa: E402
 
 PAM_SUCCESS = 0
 PAM_AUTH_ERR = 7
@@ -97,26 +99,6 @@ class Result:
 
     def __str__(self):
         return "code=%s\nstdout:\n%s\nstderr:\n%s" % (self.code, self.out, self.err)
-
-
-def remove_pam_wrapper_dirs(marker):
-    """pam_wrapper copies the services into one of 62 dirs /tmp/pam.X and removes it when the
-    process ends normally; a driver killed on purpose leaves it behind (one per scripts/test run
-    was seen), and 62 of them fail every later test: those that hold our services go."""
-    for d in glob.glob("/tmp/pam.?"):
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        for name in names:
-            try:
-                with open(os.path.join(d, name), errors="replace") as f:
-                    ours = marker in f.read()
-            except OSError:
-                ours = False
-            if ours:
-                shutil.rmtree(d, ignore_errors=True)
-                break
 
 
 class Env:
