@@ -265,7 +265,27 @@ class Slapd:
         self.pid = None
 
     def pause(self):
+        """Stops slapd and returns once every one of its threads has stopped. kill() only
+        queues SIGSTOP: one thread takes it and then stops the others, so on a loaded machine
+        a worker could still answer a request sent just after kill() returned (a CI run saw a
+        login stored 30 ms after the "pause")."""
         os.kill(self.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not self._all_threads_stopped():
+            assert time.monotonic() < deadline, "slapd did not stop within 10 s"
+            time.sleep(0.005)
+
+    def _all_threads_stopped(self):
+        task = "/proc/%d/task" % self.pid
+        for tid in os.listdir(task):
+            try:
+                with open("%s/%s/stat" % (task, tid)) as f:
+                    state = f.read().rsplit(") ", 1)[1][0]
+            except FileNotFoundError:
+                continue  # a thread that ended
+            if state not in "tT":
+                return False
+        return True
 
     def resume(self):
         os.kill(self.pid, signal.SIGCONT)
