@@ -6,7 +6,11 @@ import pty
 import select
 import shutil
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cwrap_dirs import remove_pam_wrapper_dirs  # noqa: E402
 
 OTHER_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -22,7 +26,9 @@ def check(cond, what, *detail):
 
 def undo(procs, users, groups, directory):
     """What a test world made, taken away again: processes stopped (killed after 10 s),
-    short-lived users and groups deleted, its directory removed. Never raises."""
+    short-lived users and groups deleted, its directory removed, and the pam_wrapper dirs
+    (/tmp/pam.X) that hold its services (sshd's children end without pam_wrapper's cleanup).
+    Never raises."""
     for p in procs:
         p.terminate()
         try:
@@ -33,6 +39,7 @@ def undo(procs, users, groups, directory):
         subprocess.run(["userdel", u], capture_output=True)
     for g in groups:
         subprocess.run(["groupdel", g], capture_output=True)
+    remove_pam_wrapper_dirs(os.path.join(directory, ""))
     shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -396,6 +396,47 @@ def case_connection_cap(e):
         s.close()
 
 
+HOLDER = r"""
+import socket, sys, time
+held = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    held.append(s)
+print('READY', flush=True)
+sys.stdin.read()
+"""
+
+
+def case_over_cap_client_says_busy(e):
+    """An administrator (not root) whose uid already holds its 4 connections: the fifth is
+    refused as busy, mfa-reset says so and exits 1 (the daemon answered: not 4, which tells
+    to start it), nothing is changed; once those close, the same command works."""
+    e.seed('alice')
+    uid = UIDS['admin1']
+    h = subprocess.Popen(['setpriv', '--reuid=%d' % uid, '--regid=%d' % uid, '--clear-groups',
+                          sys.executable, '-c', HOLDER, e.sock, '4'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        check(h.stdout.readline().startswith('READY'), 'holder did not connect')
+        before = e.raw('alice')
+        p = e.run('admin1', '--yes', 'alice', timeout=30)
+        expect(p, 1, 'reset over the per-uid connection cap')
+        check('too many connections from your user' in p.stderr and '(busy)' in p.stderr,
+              'no busy message: %s' % p.stderr)
+        check(e.raw('alice') == before, 'the refused reset changed the state')
+    finally:
+        h.stdin.close()
+        h.wait(timeout=30)
+    # their slots are free once the daemon has reaped the children that served them
+    deadline = time.monotonic() + 20
+    p = e.run('admin1', '--yes', 'alice', timeout=30)
+    while '(busy)' in p.stderr and time.monotonic() < deadline:
+        time.sleep(0.1)
+        p = e.run('admin1', '--yes', 'alice', timeout=30)
+    expect(p, 0, 'reset once the held connections closed')
+
+
 def case_status(e):
     e.seed('alice', 'bob')
     expect(e.run('admin1', '--yes', 'bob'), 0, 'reset bob')
