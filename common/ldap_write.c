@@ -51,15 +51,23 @@ static void mod_str(struct mods *m, int op, const char *attr, const char *s)
 int mfa_ldap_accept(struct mfa_ldap *c, const struct mfa_ldap_token *t, int64_t step,
 		    int64_t now)
 {
-	char assertion[192], s[24], when[16];
+	char assertion[256], count[48], s[24], when[16];
 	struct mods m = { 0 };
 
 	mfa_ldapx_time_format(now, when);
+	/* The failure count the view was judged on, too: a failure counted since may have
+	 * reached a lockout that its host has not written yet (mfa_policy_locked_until); the
+	 * policy re-reads and judges again. */
+	if (t->has_failure_count)
+		snprintf(count, sizeof(count), "(oathFailureCount=%u)", t->failures);
+	else
+		snprintf(count, sizeof(count), "(!(oathFailureCount=*))");
 	/* Absent attributes make (x>=n) false, so a token never used and never locked passes. */
-	snprintf(assertion, sizeof(assertion),
-		 "(&(pamTotpStatus=enrolled)(pamTotpGeneration=%" PRId64
-		 ")(!(oathTOTPLastTimeStep>=%" PRId64 "))(!(pamTotpLockedUntil>=%s)))",
-		 t->generation, step, when);
+	if (snprintf(assertion, sizeof(assertion),
+		     "(&(pamTotpStatus=enrolled)(pamTotpGeneration=%" PRId64
+		     ")(!(oathTOTPLastTimeStep>=%" PRId64 "))(!(pamTotpLockedUntil>=%s))%s)",
+		     t->generation, step, when, count) >= (int)sizeof(assertion))
+		return -EINVAL;
 	mod_str(&m, LDAP_MOD_REPLACE, "oathTOTPLastTimeStep", NUM(s, step));
 	mod_str(&m, LDAP_MOD_REPLACE, "oathFailureCount", "0");
 	mod_str(&m, LDAP_MOD_REPLACE, "oathLastLogin", when);

@@ -19,12 +19,23 @@ void mfa_policy_init(struct mfa_policy *p, const struct mfa_config *cfg, struct 
 	};
 }
 
+int64_t mfa_policy_locked_until(const struct mfa_policy *p, const struct mfa_token *t)
+{
+	bool at_lockout = p->max_failures > 0 && t->failures > 0 &&
+			  t->failures % p->max_failures == 0;
+
+	/* a lockout written for that failure ends after it (until = failure + lock_seconds) */
+	if (!at_lockout || t->last_failure <= 0 || t->locked_until >= t->last_failure)
+		return t->locked_until;
+	return t->last_failure + (int64_t)p->lock_seconds;
+}
+
 enum mfa_decision mfa_policy_decide(const struct mfa_policy *p, const struct mfa_token *t,
 				    int enforced, int64_t now)
 {
 	if (t->status == MFA_TOKEN_NONE && enforced == 0)
 		return MFA_DECIDE_IGNORE;
-	if (mfa_token_locked_at(t->locked_until, now))
+	if (mfa_token_locked_at(mfa_policy_locked_until(p, t), now))
 		return MFA_DECIDE_LOCKED;
 	if (t->status == MFA_TOKEN_ENROLLED)
 		return MFA_DECIDE_VERIFY;
@@ -114,7 +125,9 @@ static int count_failure(const struct mfa_policy *p, const char *user, const str
 		o->locked_until = until;
 		return 0;
 	}
-	if (p->max_failures == 0 || f.failures % p->max_failures != 0)
+	/* the directory: locks whoever's increment reached or passed a lockout from the count
+	 * its view saw, so a host dying between its two writes leaves the lockout to the next */
+	if (p->max_failures == 0 || f.failures / p->max_failures <= t->failures / p->max_failures)
 		return 0;
 	/* the directory: a second write, after the count came back */
 	r = ops->lockout(p->store, user, t, until);
@@ -136,9 +149,9 @@ static int attempt(const struct mfa_policy *p, const char *user, const struct mf
 	*o = (struct mfa_verify_outcome){ .result = MFA_VERIFY_CHANGED };
 	if (t->status != MFA_TOKEN_ENROLLED)
 		return 0;
-	if (mfa_token_locked_at(t->locked_until, now)) {
+	if (mfa_token_locked_at(mfa_policy_locked_until(p, t), now)) {
 		*o = (struct mfa_verify_outcome){ .result = MFA_VERIFY_LOCKED,
-						  .locked_until = t->locked_until };
+						  .locked_until = mfa_policy_locked_until(p, t) };
 		return 0;
 	}
 	if ((r = judge(p, t, answer, now, &v)) < 0)

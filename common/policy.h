@@ -36,7 +36,7 @@ void mfa_policy_init(struct mfa_policy *p, const struct mfa_config *cfg, struct 
 
 enum mfa_decision {
 	MFA_DECIDE_IGNORE,        /* not enforced and no token: not MFA's business */
-	MFA_DECIDE_LOCKED,        /* refuse until t->locked_until */
+	MFA_DECIDE_LOCKED,        /* refuse until mfa_policy_locked_until() */
 	MFA_DECIDE_ENROLL,        /* no token and enforced, or a pending reset */
 	MFA_DECIDE_RESET_EXPIRED, /* a pending reset older than reset_expires: refuse */
 	MFA_DECIDE_NO_ENTRY,      /* enforced, but the store has no place for a token: refuse */
@@ -50,6 +50,14 @@ enum mfa_decision {
  * store could not save it (no_entry). */
 enum mfa_decision mfa_policy_decide(const struct mfa_policy *p, const struct mfa_token *t,
 				    int enforced, int64_t now);
+
+/* Until when t is locked out (0 or a past time: not locked). The lockout written, or one
+ * that a count at a lockout says is due but that was never written: the directory counts a
+ * failure and writes its lockout in two writes, so a view may fall between them (the host
+ * that counted is still writing, or died there). Such a lockout runs from that failure, as
+ * the counting host writes it; without this, every login racing that gap, and every one
+ * after a host died in it, would get its guess judged past max_failures. */
+int64_t mfa_policy_locked_until(const struct mfa_policy *p, const struct mfa_token *t);
 
 enum mfa_verify_result {
 	MFA_VERIFY_OK_CODE,

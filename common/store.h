@@ -38,6 +38,9 @@ struct mfa_token {
 	int64_t last_step;    /* the replay watermark: last accepted step, -1 none */
 	unsigned failures;    /* wrong answers since the last good one */
 	int64_t locked_until; /* unix time, 0 none; locked while now <= locked_until */
+	/* unix time of the last counted failure, 0 none or not kept (files: the count and its
+	 * lockout are one write; ldap: oathLastFailure, see mfa_policy_locked_until) */
+	int64_t last_failure;
 	int64_t enrolled_at, reset_at;
 	char reset_by[MFA_RESET_BY_MAX + 1];
 	/* What every write compares: moved by each enrollment and reset (files: the state

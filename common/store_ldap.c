@@ -56,6 +56,7 @@ static int view_of(const struct mfa_ldap_token *k, struct mfa_token *t)
 		.last_step = k->last_step,
 		.failures = k->failures,
 		.locked_until = k->locked_until,
+		.last_failure = k->last_failure,
 		.enrolled_at = k->enrolled_at,
 		.reset_at = k->reset_at,
 		.generation = k->exists ? (uint64_t)k->generation : 0,

@@ -112,7 +112,7 @@ static int decide(struct totp_ctx *ctx, int enforced, struct mfa_token *t)
 		totp_log(ctx, LOG_DEBUG, &ev);
 		return PAM_IGNORE;
 	case MFA_DECIDE_LOCKED:
-		return refuse_locked(ctx, t->locked_until);
+		return refuse_locked(ctx, mfa_policy_locked_until(&ctx->pol, t));
 	case MFA_DECIDE_ENROLL:
 		ev.reason = t->status == MFA_TOKEN_RESET ? "enroll-after-reset" : "enroll-first";
 		totp_log(ctx, LOG_DEBUG, &ev);

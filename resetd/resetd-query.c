@@ -34,12 +34,15 @@ static void put_actor(FILE *out, const char *by)
 	}
 }
 
-static void status_line(FILE *out, const char *user, const struct mfa_token *t)
+/* locked_until as logins decide it (a lockout due but not written yet included). */
+static void status_line(const struct resetd_ctx *c, FILE *out, const char *user,
+			const struct mfa_token *t)
 {
 	fprintf(out, "status %s status=%s enrolled_at=%lld reset_at=%lld reset_by=", user,
 		status_name(t), (long long)t->enrolled_at, (long long)t->reset_at);
 	put_actor(out, t->reset_by);
-	fprintf(out, " locked_until=%lld failures=%u\n", (long long)t->locked_until, t->failures);
+	fprintf(out, " locked_until=%lld failures=%u\n",
+		(long long)mfa_policy_locked_until(&c->pol, t), t->failures);
 }
 
 /* A token that cannot be read, as its err line. The directory failing is the request's
@@ -84,7 +87,7 @@ static int status_one(struct resetd_ctx *c, const char *user)
 		read_error(c, user, r);
 		return -1;
 	}
-	status_line(c->out, user, &t);
+	status_line(c, c->out, user, &t);
 	return 0;
 }
 
@@ -122,7 +125,7 @@ static int list_cb(const char *user, int r, const struct mfa_token *t, void *use
 		read_error(l->c, user, r < 0 ? r : -EBADMSG);
 		l->failed++;
 	} else {
-		status_line(out, user, t);
+		status_line(l->c, out, user, t);
 		l->ok++;
 	}
 	return ferror(out) ? -EPIPE : 0;

@@ -122,11 +122,14 @@ def test_policy_lockout_holds_on_all_hosts(e):
     a, b, c = hosts(e, 3)
     assert pdriver(e.r, "unlock", USER)[0] == 0
     wrong = oathtool(SECRET_B32, fresh_step() + 200)
-    # six at once from three hosts: counted exactly, and the third and sixth lock
+    # six at once from three hosts, all judged on the same read (count 0): counted exactly,
+    # and every one whose increment reached or passed the lockout at 3 writes it (a host that
+    # died between its count and its lockout leaves it to the next), so 3, 4, 5 and 6 lock
     rcs, outs = prace([a, b, c] * 2, "verify", USER, wrong)
     assert rcs == [5] * 6, (rcs, outs)
+    assert sorted(int(o["failures"]) for o in outs) == [1, 2, 3, 4, 5, 6], outs
     locks = sorted(int(o["failures"]) for o in outs if o["locked_until"] != "0")
-    assert locks == [3, 6], outs
+    assert locks == [3, 4, 5, 6], outs
     step = fresh_step()
     for cfg in (a, b, c):
         rc, kv = pdriver(cfg, "verify", USER, oathtool(SECRET_B32, step))

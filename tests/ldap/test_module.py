@@ -145,6 +145,7 @@ def test_racing_logins_on_three_hosts_one_code_one_success(e):
     refused = [r for r in results if r.logged("event=verify", "reason=replay") or
                r.logged("event=verify", "reason=locked-out")]
     assert len(refused) == 19, [str(r) for r in results]
+    e.keys["carol"] = (key, step + 1)
 
 
 def test_concurrent_wrong_codes_count_exactly_and_lock_every_host(e):
@@ -178,6 +179,80 @@ def test_concurrent_wrong_codes_count_exactly_and_lock_every_host(e):
         assert r.code == PAM_AUTH_ERR and r.told("locked until"), r
         assert r.logged("event=verify", "reason=locked-out"), r
     assert token_attrs(e.s, "dave").get("oathFailureCount") == str(MAX_FAILURES)
+
+
+def set_token(e, user, **attrs):
+    """Writes the token's attributes as the rootDN (None deletes), as another host would
+    have left them."""
+    change = "".join("replace: %s\n%s-\n" % (a, "" if v is None else "%s: %s\n" % (a, v))
+                     for a, v in attrs.items())
+    r = e.s.tool("ldapmodify", None, None, ["-Y", "EXTERNAL"],
+                 stdin="dn: %s\nchangetype: modify\n%s" % (fx.token_dn(user), change))
+    assert r.returncode == 0, r.stderr
+
+
+def gentime(t):
+    return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))
+
+
+def carol_fresh(e, failures):
+    """carol enrolled, failures counted and none locked, and a code for now unused: the
+    key and the current step."""
+    key, _ = e.keys["carol"]
+    now = int(time.time())
+    set_token(e, "carol", oathFailureCount=failures, oathLastFailure=gentime(now - 60),
+              pamTotpLockedUntil=None, oathTOTPLastTimeStep=now // 30 - 3)
+    return key, now // 30
+
+
+def refused_locked(r):
+    assert r.code == PAM_AUTH_ERR and r.told("locked until"), r
+    assert r.logged("event=verify", "reason=locked-out") or \
+        r.logged("event=auth", "reason=locked-out"), r
+
+
+def test_lockout_counted_but_not_yet_written_locks(e):
+    """The directory counts a failure and writes its lockout in two writes: a host that dies
+    between them (or has not written yet) leaves the count at max_failures and no lockout.
+    That count locks anyway, from that failure on; once that lockout is over, logins open."""
+    key, step = carol_fresh(e, MAX_FAILURES)
+    set_token(e, "carol", oathLastFailure=gentime(time.time()))
+    r = e.a.login("carol", "lit:" + oathtool(key, step))
+    refused_locked(r)
+    assert token_attrs(e.s, "carol")["oathTOTPLastTimeStep"] == str(step - 3)
+    # a lockout that would be over by now (lock_seconds = 300) is no lockout
+    set_token(e, "carol", oathLastFailure=gentime(time.time() - 301))
+    r = e.b.login("carol", "lit:" + oathtool(key, step))
+    assert r.code == PAM_SUCCESS, r
+
+
+def test_lockout_reached_while_the_person_types(e):
+    """A login held at its prompt on a view with max_failures - 1 failures; another host
+    counts the one that reaches the lockout and has not written it yet: the good code typed
+    now is refused (its write asserted the count it was judged on, and the re-read is at a
+    lockout). A failure that reaches no lockout only makes the login read again."""
+    key, step = carol_fresh(e, 3)
+    p = e.b.start("carol")
+    set_token(e, "carol", oathFailureCount=4, oathLastFailure=gentime(time.time()))
+    r = answer(p, oathtool(key, step))
+    assert r.code == PAM_SUCCESS, r
+    key, step = carol_fresh(e, MAX_FAILURES - 1)
+    p = e.c.start("carol")
+    set_token(e, "carol", oathFailureCount=MAX_FAILURES, oathLastFailure=gentime(time.time()))
+    r = answer(p, oathtool(key, step))
+    refused_locked(r)
+    assert token_attrs(e.s, "carol")["oathTOTPLastTimeStep"] == str(step - 3)
+    # a wrong code judged on that old view passes the lockout its host never wrote: it
+    # writes it (the count went from 9 past 10)
+    key, step = carol_fresh(e, MAX_FAILURES - 1)
+    p = e.a.start("carol")
+    set_token(e, "carol", oathFailureCount=MAX_FAILURES, oathLastFailure=gentime(time.time()))
+    r = answer(p, "%06d" % ((int(oathtool(key, step)) + 500000) % 1000000))
+    assert r.code == PAM_AUTH_ERR and r.told("locked until"), r
+    attrs = token_attrs(e.s, "carol")
+    assert attrs["oathFailureCount"] == str(MAX_FAILURES + 1) and \
+        "pamTotpLockedUntil" in attrs, attrs
+    set_token(e, "carol", oathFailureCount=0, pamTotpLockedUntil=None)
 
 
 def test_person_without_directory_entry_is_refused(e):

@@ -34,6 +34,36 @@ static void test_decide_order(void **state)
 	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW), MFA_DECIDE_IGNORE);
 }
 
+/* max_failures 3, lock_seconds 300 (policyfx.h) */
+static void test_lockout_counted_but_not_written(void **state)
+{
+	struct fx *f = *state;
+	struct mfa_token t = { .status = MFA_TOKEN_ENROLLED, .failures = 3,
+			       .last_failure = NOW - 10 };
+
+	/* at a lockout, none written: locked from that failure for lock_seconds */
+	assert_int_equal(mfa_policy_locked_until(&f->p, &t), NOW + 290);
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW), MFA_DECIDE_LOCKED);
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW + 291), MFA_DECIDE_VERIFY);
+	/* the lockout of an earlier round (count 3, over) does not end this one (count 6) */
+	t.failures = 6;
+	t.locked_until = NOW - 400;
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW), MFA_DECIDE_LOCKED);
+	/* written for this failure: that one */
+	t.locked_until = NOW + 100;
+	assert_int_equal(mfa_policy_locked_until(&f->p, &t), NOW + 100);
+	/* not at a lockout; no failure time kept (files); lockouts off */
+	t = (struct mfa_token){ .status = MFA_TOKEN_ENROLLED, .failures = 4,
+				.last_failure = NOW - 10 };
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW), MFA_DECIDE_VERIFY);
+	t.failures = 3;
+	t.last_failure = 0;
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW), MFA_DECIDE_VERIFY);
+	t.last_failure = NOW - 10;
+	f->p.max_failures = 0;
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 0, NOW), MFA_DECIDE_VERIFY);
+}
+
 static void test_decide_on_the_store(void **state)
 {
 	_cleanup_(mfa_token_clearp) struct mfa_token t = { 0 };
@@ -283,6 +313,7 @@ static void test_lockout_in_the_failing_write(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_decide_order, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_lockout_counted_but_not_written, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_decide_on_the_store, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_code_once_then_replay, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_stale_view_is_reread, setup, teardown),
