@@ -2,6 +2,7 @@
  * the cn=<name>,token_base convention), parse the OATH-LDAP and pamTotpToken attributes.
  * The secret goes straight into sodium memory; libldap's copies are wiped before free. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +197,8 @@ int mfa_ldapx_parse_token(struct mfa_ldap *c, LDAPMessage *e, struct mfa_ldap_to
 		 * decoding error) is an unreadable token, never an absent one: skipping it could
 		 * read an enrolled token as never enrolled */
 		r = v ? parse_attr(a, v, t) : -EBADMSG;
+		if (r == -EBADMSG) /* the log line names what an administrator must fix */
+			snprintf(c->err, sizeof(c->err), "token entry: malformed %.60s", a);
 		if (v && strcasecmp(a, "oathSecret") == 0)
 			for (size_t i = 0; v[i]; i++)
 				sodium_memzero(v[i]->bv_val, v[i]->bv_len);
@@ -248,8 +251,11 @@ int mfa_ldapx_search(struct mfa_ldap *c, const char *base, int scope, const char
 	n = ldap_count_entries(c->ld, res);
 	if (ldap_parse_result(c->ld, res, &rc, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS)
 		return -EIO;
-	if (rc == LDAP_SIZELIMIT_EXCEEDED || n > max)
+	if (rc == LDAP_SIZELIMIT_EXCEEDED || n > max) {
+		snprintf(c->err, sizeof(c->err), "more than %d entr%s under %.100s match", max,
+			 max == 1 ? "y" : "ies", base);
 		return -ENOTUNIQ;
+	}
 	if (rc != LDAP_SUCCESS) {
 		snprintf(c->err, sizeof(c->err), "search: %s (%d)", ldap_err2string(rc), rc);
 		return mfa_ldapx_errno(rc);
@@ -309,8 +315,12 @@ int mfa_ldap_load(struct mfa_ldap *c, const char *user, struct mfa_ldap_token *r
 	if (r == 0) {
 		_cleanup_free_ char *owner = TAKE_PTR(t.owner);
 		r = mfa_ldapx_parse_token(c, ldap_first_entry(c->ld, res), &t);
-		if (r == 0 && t.status == MFA_LDAP_ENROLLED && (!t.digits || !t.period))
-			r = -EBADMSG; /* an enrolled token without its parameters cannot verify */
+		if (r == 0 && t.status == MFA_LDAP_ENROLLED && (!t.digits || !t.period)) {
+			/* an enrolled token without its parameters cannot verify */
+			snprintf(c->err, sizeof(c->err),
+				 "token entry: enrolled without its oathOTPLength or period");
+			r = -EBADMSG;
+		}
 		free(t.owner);
 		t.owner = TAKE_PTR(owner); /* the person found, not what the entry claims */
 		if (r < 0) {

@@ -252,6 +252,55 @@ def test_acl_enrolled_token_cannot_be_renamed_or_given_away(e):
         assert t["has_secret"] == "1", t
 
 
+# --- entries pam_totp did not write: refused, and the log line says what is wrong ---------
+def _replace(dn, attr, value):
+    return "dn: %s\nchangetype: modify\nreplace: %s\n%s: %s\n" % (dn, attr, attr, value)
+
+
+def test_malformed_token_values_fail_closed_and_are_named(e):
+    # A token another tool (or a hand edit) left malformed is unreadable, never a token with
+    # defaults: load fails with EBADMSG and the directory's message names the attribute.
+    e.s.as_root(fx.enrolled_person_ldif("mal", SECRET))
+    assert load(e.a, "mal")["status"] == "enrolled"  # the control: the entry as made reads
+    dn = fx.token_dn("mal")
+    for attr, bad, good in (("oathTOTPLastTimeStep", "-5", "5"),
+                            ("oathFailureCount", "99999999999999999999", "0"),
+                            ("pamTotpLockedUntil", "20991231000000.5Z", "20000101000000Z"),
+                            ("oathHMACAlgorithm", "1.2.840.113549.2.8", "1.2.840.113549.2.7"),
+                            ("oathOTPLength", "12", "6"),
+                            ("pamTotpStatus", "pending", "enrolled")):
+        e.s.as_root(_replace(dn, attr, bad))
+        try:
+            rc, kv = driver(e.a, "load", "mal")
+            assert rc == 1 and kv["result"] == "EBADMSG" and attr in kv["msg"], (attr, kv)
+        finally:
+            e.s.as_root(_replace(dn, attr, good))
+    assert load(e.a, "mal")["status"] == "enrolled"
+    # enrolled, but without the parameters to verify with (no oathTOTPParams class)
+    e.s.as_root(fx.enrolled_person_ldif(
+        "mal-noparams", SECRET, objectClass=["device", "oathTOTPToken", "pamTotpToken"],
+        oathTOTPParams=None, oathOTPLength=None, oathHMACAlgorithm=None,
+        oathTOTPTimeStepPeriod=None, oathTOTPTimeStepWindow=None))
+    rc, kv = driver(e.a, "load", "mal-noparams")
+    assert rc == 1 and kv["result"] == "EBADMSG" and "oathOTPLength" in kv["msg"], kv
+
+
+def test_two_people_with_one_name_fail_closed_and_are_named(e):
+    # A second person entry that also answers to uid=bob (uid is multi-valued): the store
+    # picks neither, and says so.
+    dup = "uid=bob-twin,ou=people," + fx.SUFFIX
+    e.s.as_root("dn: %s\nchangetype: add\nobjectClass: inetOrgPerson\n"
+                "objectClass: posixAccount\nuid: bob-twin\nuid: bob\ncn: x\nsn: x\n"
+                "uidNumber: 2998\ngidNumber: 2000\nhomeDirectory: /nonexistent\n" % dup)
+    try:
+        rc, kv = driver(e.a, "load", "bob")
+        assert rc == 1 and kv["result"] == "ENOTUNIQ", kv
+        assert "more than 1 entry" in kv["msg"], kv
+    finally:
+        e.s.as_root("dn: %s\nchangetype: delete\n" % dup)
+    assert load(e.a, "bob")["exists"] == "1"
+
+
 # --- not a case: the whole run leaves the host's own LDAP setup as it found it -----------
 
 HOST_LDAP = ("/etc/ldap", "/var/lib/ldap", "/etc/default/slapd", "/run/slapd")
