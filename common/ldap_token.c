@@ -139,9 +139,13 @@ static int parse_attr(const char *a, struct berval **v, struct mfa_ldap_token *t
 
 	if (!v[0])
 		return 0;
-	if (strcasecmp(a, "oathSecret") == 0)
-		return mfa_secret_from_bytes(v[0]->bv_val, v[0]->bv_len, &t->secret) < 0 ? -EBADMSG
-											  : 0;
+	if (strcasecmp(a, "oathSecret") == 0) {
+		/* no shorter than the files store loads: a truncated or hand-made key is refused */
+		if (v[0]->bv_len < MFA_SECRET_LOAD_MIN_BYTES ||
+		    mfa_secret_from_bytes(v[0]->bv_val, v[0]->bv_len, &t->secret) < 0)
+			return -EBADMSG;
+		return 0;
+	}
 	if (strcasecmp(a, "oathHMACAlgorithm") == 0)
 		return parse_algo(v[0], &t->algorithm);
 	if (strcasecmp(a, "pamTotpStatus") == 0)

@@ -301,6 +301,17 @@ def test_two_people_with_one_name_fail_closed_and_are_named(e):
     assert load(e.a, "bob")["exists"] == "1"
 
 
+def test_short_secret_refused(e):
+    # The files store refuses a stored key under MFA_SECRET_LOAD_MIN_BYTES (10): a 9-byte
+    # oathSecret (a truncated value, a hand-made token) must not verify codes either.
+    e.s.as_root(fx.enrolled_person_ldif("shorty", SECRET[:9]))
+    rc, kv = driver(e.a, "load", "shorty")
+    assert rc == 1 and kv["result"] == "EBADMSG" and "oathSecret" in kv["msg"], kv
+    e.s.as_root("dn: %s\nchangetype: modify\nreplace: oathSecret\noathSecret:: %s\n"
+                % (fx.token_dn("shorty"), base64.b64encode(SECRET[:10]).decode()))
+    assert load(e.a, "shorty")["has_secret"] == "1"  # the shortest the files store loads
+
+
 # --- not a case: the whole run leaves the host's own LDAP setup as it found it -----------
 
 HOST_LDAP = ("/etc/ldap", "/var/lib/ldap", "/etc/default/slapd", "/run/slapd")
