@@ -312,6 +312,28 @@ def test_short_secret_refused(e):
     assert load(e.a, "shorty")["has_secret"] == "1"  # the shortest the files store loads
 
 
+def test_acl_reset_identity_cannot_rewind_the_watermark(e):
+    # The reset identity unlocks (failure count, lockout) and resets (which moves the
+    # generation and forces an enrollment); lowering oathTOTPLastTimeStep instead would let
+    # a code already used pass again, with nothing in the entry to show it.
+    r, pw, dn = fx.RESET_DN, "resetd-secret", fx.token_dn("alice")
+    before = load(e.a, "alice")
+    assert before["status"] == "enrolled" and int(before["last_step"]) > 0, before
+    for change in ("replace: oathTOTPLastTimeStep\noathTOTPLastTimeStep: 0",
+                   "delete: oathTOTPLastTimeStep",
+                   "replace: oathLastLogin\noathLastLogin: 20000101000000Z"):
+        rc = e.s.tool("ldapmodify", r, pw, [], stdin="dn: %s\nchangetype: modify\n%s\n"
+                      % (dn, change)).returncode
+        assert rc == 50, (change, rc)
+    assert load(e.a, "alice")["last_step"] == before["last_step"]
+    # what it is there for still works: unlock through the store, as mfa-resetd does
+    rc, kv = driver(e.r, "unlock", "alice")
+    assert rc == 0, kv
+    rc = e.s.tool("ldapsearch", r, pw, ["-b", dn, "-s", "base", "-LLL",
+                                        "oathTOTPLastTimeStep"])
+    assert "oathTOTPLastTimeStep: " + before["last_step"] in rc.stdout, rc.stdout  # reads it
+
+
 # --- not a case: the whole run leaves the host's own LDAP setup as it found it -----------
 
 HOST_LDAP = ("/etc/ldap", "/var/lib/ldap", "/etc/default/slapd", "/run/slapd")
