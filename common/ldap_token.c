@@ -264,6 +264,13 @@ int mfa_ldapx_search(struct mfa_ldap *c, const char *base, int scope, const char
 		snprintf(c->err, sizeof(c->err), "search: %s (%d)", ldap_err2string(rc), rc);
 		return mfa_ldapx_errno(rc);
 	}
+	/* A continuation reference: part of the scope is held elsewhere, and referrals are not
+	 * followed. Whatever was found here may not be the only match, and nothing found may
+	 * not mean "no such person". */
+	if (ldap_count_references(c->ld, res) > 0) {
+		snprintf(c->err, sizeof(c->err), "a referral under %.100s (not followed)", base);
+		return -EREMOTE;
+	}
 	if (n == 0)
 		return -ENOENT;
 	*ret_res = TAKE_PTR(res);

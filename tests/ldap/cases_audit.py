@@ -334,6 +334,34 @@ def test_acl_reset_identity_cannot_rewind_the_watermark(e):
     assert "oathTOTPLastTimeStep: " + before["last_step"] in rc.stdout, rc.stdout  # reads it
 
 
+def test_referral_in_the_person_search_fails_closed(e):
+    # A referral object under person_base: slapd answers a subtree search with a
+    # continuation reference to whoever may read it (the shipped rules let hosts read no
+    # "ref"; a site's own rules may). Referrals are not followed, so the person may live
+    # there: "no such person" (a not-enforced person then logs in on the password alone)
+    # or the one entry found here would be a guess.
+    sfx = fx.SUFFIX
+    see_refs = ('dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\nadd: olcAccess\n'
+                'olcAccess: {0}to dn.subtree="ou=people,%s" attrs=entry,objectClass,uid,ref'
+                ' by dn.children="ou=hosts,%s" read by * break\n' % (sfx, sfx))
+    ref = "uid=zed,ou=people," + sfx
+    e.s.as_root(see_refs)
+    e.s.as_root("dn: %s\nchangetype: add\nobjectClass: referral\n"
+                "objectClass: extensibleObject\nuid: zed\nref: ldap://127.0.0.1:9/%s\n"
+                % (ref, ref))
+    try:
+        for name in ("zed", "alice"):
+            rc, kv = driver(e.a, "load", name)
+            assert rc == 1 and kv["result"] == "EREMOTE" and "referral" in kv["msg"], \
+                (name, kv)
+    finally:
+        r = e.s.tool("ldapdelete", None, None, ["-Y", "EXTERNAL", "-M", ref])  # ManageDsaIT
+        assert r.returncode == 0, r.stderr
+        e.s.as_root("dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+                    "delete: olcAccess\nolcAccess: {0}\n")
+    assert load(e.a, "alice")["status"] == "enrolled"
+
+
 # --- not a case: the whole run leaves the host's own LDAP setup as it found it -----------
 
 HOST_LDAP = ("/etc/ldap", "/var/lib/ldap", "/etc/default/slapd", "/run/slapd")
