@@ -193,8 +193,9 @@ int mfa_ldapx_parse_token(struct mfa_ldap *c, LDAPMessage *e, struct mfa_ldap_to
 
 	t->exists = true;
 	t->last_step = -1;
-	for (char *a = ldap_first_attribute(c->ld, e, &ber); a && r == 0;
-	     a = ldap_next_attribute(c->ld, e, ber)) {
+	/* after a malformed attribute, no next name is fetched (it would never be freed) */
+	for (char *a = ldap_first_attribute(c->ld, e, &ber); a;
+	     a = r == 0 ? ldap_next_attribute(c->ld, e, ber) : NULL) {
 		_cleanup_(bvecfreep) struct berval **v = ldap_get_values_len(c->ld, e, a);
 
 		/* an attribute the entry names but whose values cannot be had (out of memory, a
