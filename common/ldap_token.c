@@ -2,6 +2,7 @@
  * the cn=<name>,token_base convention), parse the OATH-LDAP and pamTotpToken attributes.
  * The secret goes straight into sodium memory; libldap's copies are wiped before free. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,9 +139,13 @@ static int parse_attr(const char *a, struct berval **v, struct mfa_ldap_token *t
 
 	if (!v[0])
 		return 0;
-	if (strcasecmp(a, "oathSecret") == 0)
-		return mfa_secret_from_bytes(v[0]->bv_val, v[0]->bv_len, &t->secret) < 0 ? -EBADMSG
-											  : 0;
+	if (strcasecmp(a, "oathSecret") == 0) {
+		/* no shorter than the files store loads: a truncated or hand-made key is refused */
+		if (v[0]->bv_len < MFA_SECRET_LOAD_MIN_BYTES ||
+		    mfa_secret_from_bytes(v[0]->bv_val, v[0]->bv_len, &t->secret) < 0)
+			return -EBADMSG;
+		return 0;
+	}
 	if (strcasecmp(a, "oathHMACAlgorithm") == 0)
 		return parse_algo(v[0], &t->algorithm);
 	if (strcasecmp(a, "pamTotpStatus") == 0)
@@ -188,14 +193,17 @@ int mfa_ldapx_parse_token(struct mfa_ldap *c, LDAPMessage *e, struct mfa_ldap_to
 
 	t->exists = true;
 	t->last_step = -1;
-	for (char *a = ldap_first_attribute(c->ld, e, &ber); a && r == 0;
-	     a = ldap_next_attribute(c->ld, e, ber)) {
+	/* after a malformed attribute, no next name is fetched (it would never be freed) */
+	for (char *a = ldap_first_attribute(c->ld, e, &ber); a;
+	     a = r == 0 ? ldap_next_attribute(c->ld, e, ber) : NULL) {
 		_cleanup_(bvecfreep) struct berval **v = ldap_get_values_len(c->ld, e, a);
 
 		/* an attribute the entry names but whose values cannot be had (out of memory, a
 		 * decoding error) is an unreadable token, never an absent one: skipping it could
 		 * read an enrolled token as never enrolled */
 		r = v ? parse_attr(a, v, t) : -EBADMSG;
+		if (r == -EBADMSG) /* the log line names what an administrator must fix */
+			snprintf(c->err, sizeof(c->err), "token entry: malformed %.60s", a);
 		if (v && strcasecmp(a, "oathSecret") == 0)
 			for (size_t i = 0; v[i]; i++)
 				sodium_memzero(v[i]->bv_val, v[i]->bv_len);
@@ -248,11 +256,21 @@ int mfa_ldapx_search(struct mfa_ldap *c, const char *base, int scope, const char
 	n = ldap_count_entries(c->ld, res);
 	if (ldap_parse_result(c->ld, res, &rc, NULL, NULL, NULL, NULL, 0) != LDAP_SUCCESS)
 		return -EIO;
-	if (rc == LDAP_SIZELIMIT_EXCEEDED || n > max)
+	if (rc == LDAP_SIZELIMIT_EXCEEDED || n > max) {
+		snprintf(c->err, sizeof(c->err), "more than %d entr%s under %.100s match", max,
+			 max == 1 ? "y" : "ies", base);
 		return -ENOTUNIQ;
+	}
 	if (rc != LDAP_SUCCESS) {
 		snprintf(c->err, sizeof(c->err), "search: %s (%d)", ldap_err2string(rc), rc);
 		return mfa_ldapx_errno(rc);
+	}
+	/* A continuation reference: part of the scope is held elsewhere, and referrals are not
+	 * followed. Whatever was found here may not be the only match, and nothing found may
+	 * not mean "no such person". */
+	if (ldap_count_references(c->ld, res) > 0) {
+		snprintf(c->err, sizeof(c->err), "a referral under %.100s (not followed)", base);
+		return -EREMOTE;
 	}
 	if (n == 0)
 		return -ENOENT;
@@ -309,8 +327,12 @@ int mfa_ldap_load(struct mfa_ldap *c, const char *user, struct mfa_ldap_token *r
 	if (r == 0) {
 		_cleanup_free_ char *owner = TAKE_PTR(t.owner);
 		r = mfa_ldapx_parse_token(c, ldap_first_entry(c->ld, res), &t);
-		if (r == 0 && t.status == MFA_LDAP_ENROLLED && (!t.digits || !t.period))
-			r = -EBADMSG; /* an enrolled token without its parameters cannot verify */
+		if (r == 0 && t.status == MFA_LDAP_ENROLLED && (!t.digits || !t.period)) {
+			/* an enrolled token without its parameters cannot verify */
+			snprintf(c->err, sizeof(c->err),
+				 "token entry: enrolled without its oathOTPLength or period");
+			r = -EBADMSG;
+		}
 		free(t.owner);
 		t.owner = TAKE_PTR(owner); /* the person found, not what the entry claims */
 		if (r < 0) {

@@ -252,6 +252,116 @@ def test_acl_enrolled_token_cannot_be_renamed_or_given_away(e):
         assert t["has_secret"] == "1", t
 
 
+# --- entries pam_totp did not write: refused, and the log line says what is wrong ---------
+def _replace(dn, attr, value):
+    return "dn: %s\nchangetype: modify\nreplace: %s\n%s: %s\n" % (dn, attr, attr, value)
+
+
+def test_malformed_token_values_fail_closed_and_are_named(e):
+    # A token another tool (or a hand edit) left malformed is unreadable, never a token with
+    # defaults: load fails with EBADMSG and the directory's message names the attribute.
+    e.s.as_root(fx.enrolled_person_ldif("mal", SECRET))
+    assert load(e.a, "mal")["status"] == "enrolled"  # the control: the entry as made reads
+    dn = fx.token_dn("mal")
+    for attr, bad, good in (("oathTOTPLastTimeStep", "-5", "5"),
+                            ("oathFailureCount", "99999999999999999999", "0"),
+                            ("pamTotpLockedUntil", "20991231000000.5Z", "20000101000000Z"),
+                            ("oathHMACAlgorithm", "1.2.840.113549.2.8", "1.2.840.113549.2.7"),
+                            ("oathOTPLength", "12", "6"),
+                            ("pamTotpStatus", "pending", "enrolled")):
+        e.s.as_root(_replace(dn, attr, bad))
+        try:
+            rc, kv = driver(e.a, "load", "mal")
+            assert rc == 1 and kv.get("result") == "EBADMSG" and attr in kv["msg"], (attr, kv)
+        finally:
+            e.s.as_root(_replace(dn, attr, good))
+    assert load(e.a, "mal")["status"] == "enrolled"
+    # enrolled, but without the parameters to verify with (no oathTOTPParams class)
+    e.s.as_root(fx.enrolled_person_ldif(
+        "mal-noparams", SECRET, objectClass=["device", "oathTOTPToken", "pamTotpToken"],
+        oathTOTPParams=None, oathOTPLength=None, oathHMACAlgorithm=None,
+        oathTOTPTimeStepPeriod=None, oathTOTPTimeStepWindow=None))
+    rc, kv = driver(e.a, "load", "mal-noparams")
+    assert rc == 1 and kv["result"] == "EBADMSG" and "oathOTPLength" in kv["msg"], kv
+
+
+def test_two_people_with_one_name_fail_closed_and_are_named(e):
+    # A second person entry that also answers to uid=bob (uid is multi-valued): the store
+    # picks neither, and says so.
+    dup = "uid=bob-twin,ou=people," + fx.SUFFIX
+    e.s.as_root("dn: %s\nchangetype: add\nobjectClass: inetOrgPerson\n"
+                "objectClass: posixAccount\nuid: bob-twin\nuid: bob\ncn: x\nsn: x\n"
+                "uidNumber: 2998\ngidNumber: 2000\nhomeDirectory: /nonexistent\n" % dup)
+    try:
+        rc, kv = driver(e.a, "load", "bob")
+        assert rc == 1 and kv["result"] == "ENOTUNIQ", kv
+        assert "more than 1 entry" in kv["msg"], kv
+    finally:
+        e.s.as_root("dn: %s\nchangetype: delete\n" % dup)
+    assert load(e.a, "bob")["exists"] == "1"
+
+
+def test_short_secret_refused(e):
+    # The files store refuses a stored key under MFA_SECRET_LOAD_MIN_BYTES (10): a 9-byte
+    # oathSecret (a truncated value, a hand-made token) must not verify codes either.
+    e.s.as_root(fx.enrolled_person_ldif("shorty", SECRET[:9]))
+    rc, kv = driver(e.a, "load", "shorty")
+    assert rc == 1 and kv.get("result") == "EBADMSG" and "oathSecret" in kv["msg"], kv
+    e.s.as_root("dn: %s\nchangetype: modify\nreplace: oathSecret\noathSecret:: %s\n"
+                % (fx.token_dn("shorty"), base64.b64encode(SECRET[:10]).decode()))
+    assert load(e.a, "shorty")["has_secret"] == "1"  # the shortest the files store loads
+
+
+def test_acl_reset_identity_cannot_rewind_the_watermark(e):
+    # The reset identity unlocks (failure count, lockout) and resets (which moves the
+    # generation and forces an enrollment); lowering oathTOTPLastTimeStep instead would let
+    # a code already used pass again, with nothing in the entry to show it.
+    r, pw, dn = fx.RESET_DN, "resetd-secret", fx.token_dn("alice")
+    before = load(e.a, "alice")
+    assert before["status"] == "enrolled" and int(before["last_step"]) > 0, before
+    for change in ("replace: oathTOTPLastTimeStep\noathTOTPLastTimeStep: 0",
+                   "delete: oathTOTPLastTimeStep",
+                   "replace: oathLastLogin\noathLastLogin: 20000101000000Z"):
+        rc = e.s.tool("ldapmodify", r, pw, [], stdin="dn: %s\nchangetype: modify\n%s\n"
+                      % (dn, change)).returncode
+        assert rc == 50, (change, rc)
+    assert load(e.a, "alice")["last_step"] == before["last_step"]
+    # what it is there for still works: unlock through the store, as mfa-resetd does
+    rc, kv = driver(e.r, "unlock", "alice")
+    assert rc == 0, kv
+    rc = e.s.tool("ldapsearch", r, pw, ["-b", dn, "-s", "base", "-LLL",
+                                        "oathTOTPLastTimeStep"])
+    assert "oathTOTPLastTimeStep: " + before["last_step"] in rc.stdout, rc.stdout  # reads it
+
+
+def test_referral_in_the_person_search_fails_closed(e):
+    # A referral object under person_base: slapd answers a subtree search with a
+    # continuation reference to whoever may read it (the shipped rules let hosts read no
+    # "ref"; a site's own rules may). Referrals are not followed, so the person may live
+    # there: "no such person" (a not-enforced person then logs in on the password alone)
+    # or the one entry found here would be a guess.
+    sfx = fx.SUFFIX
+    see_refs = ('dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\nadd: olcAccess\n'
+                'olcAccess: {0}to dn.subtree="ou=people,%s" attrs=entry,objectClass,uid,ref'
+                ' by dn.children="ou=hosts,%s" read by * break\n' % (sfx, sfx))
+    ref = "uid=zed,ou=people," + sfx
+    e.s.as_root(see_refs)
+    e.s.as_root("dn: %s\nchangetype: add\nobjectClass: referral\n"
+                "objectClass: extensibleObject\nuid: zed\nref: ldap://127.0.0.1:9/%s\n"
+                % (ref, ref))
+    try:
+        for name in ("zed", "alice"):
+            rc, kv = driver(e.a, "load", name)
+            assert rc == 1 and kv["result"] == "EREMOTE" and "referral" in kv["msg"], \
+                (name, kv)
+    finally:
+        r = e.s.tool("ldapdelete", None, None, ["-Y", "EXTERNAL", "-M", ref])  # ManageDsaIT
+        assert r.returncode == 0, r.stderr
+        e.s.as_root("dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+                    "delete: olcAccess\nolcAccess: {0}\n")
+    assert load(e.a, "alice")["status"] == "enrolled"
+
+
 # --- not a case: the whole run leaves the host's own LDAP setup as it found it -----------
 
 HOST_LDAP = ("/etc/ldap", "/var/lib/ldap", "/etc/default/slapd", "/run/slapd")

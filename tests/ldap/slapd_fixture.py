@@ -7,6 +7,7 @@ the OATH-LDAP schema), our schema and the shipped example ACLs from etc/ldap/, l
 an ldapi:// socket in the temp dir and on ldaps://127.0.0.1:<free port> with a server
 certificate from a CA made here, and is stopped by its pid, even on failure (use `with`).
 """
+import base64
 import os
 import signal
 import socket
@@ -37,6 +38,28 @@ def token_dn(p):
 
 
 RESET_DN = "cn=%s,ou=mfa-reset,%s" % (RESETTER, SUFFIX)
+
+
+def enrolled_person_ldif(name, secret, **attrs):
+    """A person linked to an enrolled token, as the rootDN or another tool would write them
+    (changetype add); attrs replace, add (name -> value) or leave out (name -> None) token
+    attributes."""
+    tok = {"objectClass": ["device", "oathTOTPToken", "oathTOTPParams", "pamTotpToken"],
+           "cn": name, "owner": person_dn(name), "oathTOTPParams": token_dn(name),
+           "oathOTPLength": "6", "oathHMACAlgorithm": "1.2.840.113549.2.7",
+           "oathTOTPTimeStepPeriod": "30", "oathTOTPTimeStepWindow": "1",
+           "pamTotpStatus": "enrolled", "pamTotpGeneration": "1", "oathFailureCount": "0"}
+    tok.update(attrs)
+    lines = ["dn: %s" % person_dn(name), "changetype: add", "objectClass: inetOrgPerson",
+             "objectClass: posixAccount", "objectClass: oathTOTPUser", "uid: %s" % name,
+             "cn: %s" % name, "sn: %s" % name, "uidNumber: 2999", "gidNumber: 2000",
+             "homeDirectory: /home/%s" % name, "oathTOTPToken: %s" % token_dn(name), "",
+             "dn: %s" % token_dn(name), "changetype: add",
+             "oathSecret:: %s" % base64.b64encode(secret).decode()]
+    for k, v in tok.items():
+        if v is not None:
+            lines += ["%s: %s" % (k, x) for x in (v if isinstance(v, list) else [v])]
+    return "\n".join(lines) + "\n"
 
 
 def free_port():
@@ -289,6 +312,12 @@ class Slapd:
 
     def resume(self):
         os.kill(self.pid, signal.SIGCONT)
+
+    def as_root(self, ldif):
+        """ldapmodify as the database's rootDN (the ACLs bypassed: an administrator or
+        another tool writing the directory)."""
+        r = self.tool("ldapmodify", None, None, ["-Y", "EXTERNAL"], stdin=ldif)
+        assert r.returncode == 0, r.stderr
 
     def tool(self, prog, bind_dn, password, args, uri=None, stdin=None, tls_ca=None):
         """Runs an ldap-utils program as bind_dn (None: anonymous); returns the result."""

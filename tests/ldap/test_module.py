@@ -346,6 +346,21 @@ def test_tcp_connection_sends_without_delay(e):
     assert "TCP_NODELAY, [1]" in calls, "no TCP_NODELAY on the ldaps:// socket:\n" + calls
 
 
+def test_malformed_token_refused_and_named_in_the_log(e):
+    """A token entry another tool wrote with a negative watermark: the login fails closed
+    (not as an outage) and the log line names the attribute an administrator must fix."""
+    e.s.as_root(fx.enrolled_person_ldif("gina", b"a token another tool wrote",
+                                        oathTOTPLastTimeStep="-5"))
+    try:
+        r = e.a.login("gina", "lit:000000")
+        assert r.code == PAM_AUTH_ERR and not r.told(UNREACHABLE), r
+        assert r.logged("user='gina'", "reason=directory", "oathTOTPLastTimeStep"), r
+        print("    " + next(l for l in r.log if "reason=directory" in l))
+    finally:
+        e.s.as_root("dn: %s\nchangetype: delete\n\ndn: %s\nchangetype: delete\n"
+                    % (fx.token_dn("gina"), fx.person_dn("gina")))
+
+
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     need = ("PAM_TOTP_MODULE", "PAM_DRIVER", "PAM_WRAPPER_LIB", "NSS_WRAPPER_LIB", "STATE_TOOL",
