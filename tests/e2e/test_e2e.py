@@ -22,6 +22,7 @@ import tempfile
 import time
 
 from e2e_lib import OTHER_KEY, Failure, Person, check, on_terminal, undo
+from loopback import free_port  # noqa: E402 (tests/, on the path since e2e_lib)
 
 BUILD = os.environ["E2E_BUILD"]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,9 +95,7 @@ class World(Person):
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
             os.path.join(self.dir, "hostkey"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         conf = os.path.join(self.dir, "sshd_config")
         with open(conf, "w") as f:
             f.write("Port %d\nListenAddress 127.0.0.1\nHostKey %s/hostkey\nPidFile %s/sshd.pid\n"

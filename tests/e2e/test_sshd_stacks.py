@@ -21,6 +21,7 @@ import tempfile
 import time
 
 from e2e_lib import OTHER_KEY, Failure, Person, check, on_terminal, undo
+from loopback import free_port  # noqa: E402 (tests/, on the path since e2e_lib)
 
 BUILD = os.environ.get("E2E_BUILD", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,9 +72,7 @@ class World(Person):
         key = os.path.join(self.dir, "hostkey")
         if not os.path.exists(key):
             run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         with open(os.path.join(self.dropins, "00-test.conf"), "w") as f:
             f.write("Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s/sshd.pid\n"
                     "LoginGraceTime 60\n" % (self.port, key, self.dir))

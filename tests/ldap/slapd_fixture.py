@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 
@@ -62,10 +63,8 @@ def enrolled_person_ldif(name, secret, **attrs):
     return "\n".join(lines) + "\n"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from loopback import free_port  # noqa: E402,F401 (the suites call fx.free_port)
 
 
 def run(cmd, **kw):
@@ -197,14 +196,20 @@ class Slapd:
     def __init__(self, tmpdir, with_otp=True):
         self.dir = tmpdir
         self.with_otp = with_otp
-        self.port = free_port()
         self.sock = os.path.join(tmpdir, "ldapi")
         self.ldapi = "ldapi://" + urllib.parse.quote(self.sock, safe="")
-        self.ldaps = "ldaps://127.0.0.1:%d" % self.port
-        self.ldap = "ldap://127.0.0.1:%d" % free_port()  # StartTLS
+        self.pick_ports()
         self.ca = os.path.join(tmpdir, "ca.pem")
         self.other_ca = os.path.join(tmpdir, "other-ca.pem")
         self.pid = None
+
+    def pick_ports(self):
+        self.port = free_port()
+        other = free_port()
+        while other == self.port:
+            other = free_port()
+        self.ldaps = "ldaps://127.0.0.1:%d" % self.port
+        self.ldap = "ldap://127.0.0.1:%d" % other  # StartTLS
 
     def __enter__(self):
         try:
@@ -230,7 +235,17 @@ class Slapd:
         run(["slapadd", "-q", "-n1", "-F", f"{d}/slapd.d", "-l", f"{d}/data.ldif"])
         # Any uid may connect to the socket; who they are is decided by the bind.
         os.chmod(d, 0o755)
-        self.launch()
+        # A port free_port() saw free may be taken before slapd binds it (the suites run at
+        # once, and every outgoing connection takes an ephemeral port from the same range):
+        # slapd then exits at once, and other ports are tried.
+        for attempt in range(5):
+            try:
+                self.launch()
+                return
+            except subprocess.CalledProcessError as e:
+                if attempt == 4:
+                    raise AssertionError("slapd did not start: %s" % e.stderr[-2000:])
+                self.pick_ports()
 
     def launch(self):
         """Starts slapd on the database made by start() (again after kill())."""

@@ -1104,11 +1104,7 @@ exec {tool} code "$key" $offset
 """
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from loopback import free_port  # noqa: E402
 
 
 def ssh(e, port):
