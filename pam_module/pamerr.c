@@ -74,8 +74,10 @@ int totp_store_failed(struct totp_ctx *ctx, const char *event, const char *detai
 	quote_detail(detail, quoted, sizeof(quoted));
 	snprintf(extra, sizeof(extra), "detail='%s'", quoted);
 	totp_log_extra(ctx, LOG_ERR, &ev, extra);
-	if (r == -EBADMSG) {
-		/* the entry is there but not a token pam_totp can read: not an outage */
+	if (r == -EBADMSG || r == -ENOTUNIQ || r == -EREMOTE) {
+		/* the entry is there but not a token pam_totp can read, the name is two people's,
+		 * or the directory sends the search elsewhere: not an outage, and waiting will not
+		 * mend it (the log line says which) */
 		totp_error(ctx, "The authenticator token cannot be read; contact an administrator.");
 		return PAM_AUTH_ERR;
 	}

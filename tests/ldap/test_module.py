@@ -361,6 +361,22 @@ def test_malformed_token_refused_and_named_in_the_log(e):
                     % (fx.token_dn("gina"), fx.person_dn("gina")))
 
 
+def test_two_people_with_one_name_refused_as_unreadable(e):
+    """A second person entry that also answers to uid=bob: the login fails closed, tells bob
+    to ask an administrator (not that the directory is down), and the log says why."""
+    dup = "uid=bob-twin,ou=people," + fx.SUFFIX
+    e.s.as_root("dn: %s\nchangetype: add\nobjectClass: inetOrgPerson\n"
+                "objectClass: posixAccount\nuid: bob-twin\nuid: bob\ncn: x\nsn: x\n"
+                "uidNumber: 2998\ngidNumber: 2000\nhomeDirectory: /nonexistent\n" % dup)
+    try:
+        r = e.b.login("bob", "lit:000000")
+        assert r.code == PAM_AUTH_ERR and not r.told(UNREACHABLE), r
+        assert r.told("cannot be read; contact an administrator"), r
+        assert r.logged("user='bob'", "reason=directory", "more than 1 entry"), r
+    finally:
+        e.s.as_root("dn: %s\nchangetype: delete\n" % dup)
+
+
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     need = ("PAM_TOTP_MODULE", "PAM_DRIVER", "PAM_WRAPPER_LIB", "NSS_WRAPPER_LIB", "STATE_TOOL",
