@@ -97,7 +97,9 @@ int mfa_ldap_fail(struct mfa_ldap *conn, const struct mfa_ldap_token *tok, int64
 int mfa_ldap_lockout(struct mfa_ldap *conn, const struct mfa_ldap_token *tok, int64_t until);
 /* Clears failures and lockout (the reset identity's --unlock). */
 int mfa_ldap_unlock(struct mfa_ldap *conn, const struct mfa_ldap_token *tok);
-/* Consumes recovery hash i: deletes that one value; -ESTALE another host used it first. */
+/* Consumes recovery hash i: deletes that one value and restarts the counters, in one modify
+ * asserting the generation and the failure count read; -ESTALE another host used it first,
+ * or a failure was counted since the read. */
 int mfa_ldap_use_recovery(struct mfa_ldap *conn, const struct mfa_ldap_token *tok, unsigned i);
 /* Saves a confirmed enrollment on a token that is not enrolled: creates the entry when
  * missing, then one modify asserting the generation read and status not enrolled. Of two

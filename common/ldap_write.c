@@ -48,6 +48,17 @@ static void mod_str(struct mods *m, int op, const char *attr, const char *s)
 
 #define NUM(buf, v) (snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)(v)), buf)
 
+/* The failure count the view was judged on, for a good answer's assertion: a failure
+ * counted since may have reached a lockout that its host has not written yet
+ * (mfa_policy_locked_until), or written since; the policy re-reads and judges again. */
+static void count_filter(const struct mfa_ldap_token *t, char count[48])
+{
+	if (t->has_failure_count)
+		snprintf(count, 48, "(oathFailureCount=%u)", t->failures);
+	else
+		snprintf(count, 48, "(!(oathFailureCount=*))");
+}
+
 int mfa_ldap_accept(struct mfa_ldap *c, const struct mfa_ldap_token *t, int64_t step,
 		    int64_t now)
 {
@@ -55,13 +66,7 @@ int mfa_ldap_accept(struct mfa_ldap *c, const struct mfa_ldap_token *t, int64_t 
 	struct mods m = { 0 };
 
 	mfa_ldapx_time_format(now, when);
-	/* The failure count the view was judged on, too: a failure counted since may have
-	 * reached a lockout that its host has not written yet (mfa_policy_locked_until); the
-	 * policy re-reads and judges again. */
-	if (t->has_failure_count)
-		snprintf(count, sizeof(count), "(oathFailureCount=%u)", t->failures);
-	else
-		snprintf(count, sizeof(count), "(!(oathFailureCount=*))");
+	count_filter(t, count);
 	/* Absent attributes make (x>=n) false, so a token never used and never locked passes. */
 	if (snprintf(assertion, sizeof(assertion),
 		     "(&(pamTotpStatus=enrolled)(pamTotpGeneration=%" PRId64
@@ -196,14 +201,22 @@ int mfa_ldap_unlock(struct mfa_ldap *c, const struct mfa_ldap_token *t)
 
 int mfa_ldap_use_recovery(struct mfa_ldap *c, const struct mfa_ldap_token *t, unsigned i)
 {
-	char assertion[64];
+	char assertion[128], count[48];
 	struct mods m = { 0 };
 
 	if (i >= t->n_recovery)
 		return -EINVAL;
-	snprintf(assertion, sizeof(assertion), "(pamTotpGeneration=%" PRId64 ")", t->generation);
-	/* Deleting the one value fails (16, -ESTALE) when another host deleted it first. */
+	/* As an accept: judged on a count that has not moved since (so on no lockout counted or
+	 * written since the read; one counted before it was judged on the view). */
+	count_filter(t, count);
+	snprintf(assertion, sizeof(assertion), "(&(pamTotpGeneration=%" PRId64 ")%s)",
+		 t->generation, count);
+	/* Deleting the one value fails (16, -ESTALE) when another host deleted it first. The
+	 * counters restart in the same modify, as a good code restarts them: no failure
+	 * counted between two writes is lost. */
 	mod_str(&m, LDAP_MOD_DELETE, "pamTotpRecoveryHash", t->recovery[i]);
+	mod_str(&m, LDAP_MOD_REPLACE, "oathFailureCount", "0");
+	mod_str(&m, LDAP_MOD_REPLACE, "pamTotpLockedUntil", NULL);
 	return mfa_ldapx_modify(c, t->dn, m.p, assertion, NULL, NULL);
 }
 

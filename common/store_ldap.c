@@ -135,24 +135,13 @@ static int ldap_lockout(struct mfa_storage *s, const char *user, const struct mf
 	return tok_of(t) ? mfa_ldap_lockout(conn_of(s), tok_of(t), until) : -ESTALE;
 }
 
-/* Two modifies: the hash (once, fleet-wide), then the failure count, as a good code
- * restarts it. A second one refused (-ESTALE: the counters moved meanwhile) leaves the
- * counters to whoever moved them; the code was used and the login stands. */
+/* One modify: the hash (once, fleet-wide) and the counters (a good answer restarts them),
+ * asserting the failure count judged on (mfa_ldap_use_recovery). */
 static int ldap_use_recovery(struct mfa_storage *s, const char *user, const struct mfa_token *t,
 			     unsigned i)
 {
-	const struct mfa_ldap_token *k = tok_of(t);
-	int r;
-
 	(void)user;
-	if (!k)
-		return -ESTALE;
-	if ((r = mfa_ldap_use_recovery(conn_of(s), k, i)) < 0)
-		return r;
-	if (k->failures == 0 && k->locked_until == 0)
-		return 0;
-	r = mfa_ldap_unlock(conn_of(s), k);
-	return r == -ESTALE ? 0 : r;
+	return tok_of(t) ? mfa_ldap_use_recovery(conn_of(s), tok_of(t), i) : -ESTALE;
 }
 
 static int ldap_claim(struct mfa_storage *s, const char *user, const struct mfa_token *t,

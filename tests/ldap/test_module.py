@@ -255,6 +255,36 @@ def test_lockout_reached_while_the_person_types(e):
     set_token(e, "carol", oathFailureCount=0, pamTotpLockedUntil=None)
 
 
+def test_recovery_code_on_a_view_before_the_lockout_is_refused(e):
+    """A login held at its prompt on a view below the lockout; meanwhile other hosts count
+    the failure that reaches it (its lockout written, or not yet): a good recovery code typed
+    now is refused like a good code (its write asserts the count it was judged on) and stays
+    usable. Otherwise every held prompt would get a recovery guess past max_failures."""
+    p = subprocess.run([os.environ["LDAP_DRIVER"], e.resetter, "reset", "carol", "admin1"],
+                       env=dict(os.environ, LDAPNOINIT="1", MFA_LDAP_ROLE="reset"),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    p = e.a.start("carol")
+    key = re.search(r"^INFO Key: ([A-Z2-7 ]+) \(", p.seen, re.M).group(1).replace(" ", "")
+    r = answer(p, oathtool(key, int(time.time()) // 30))
+    assert r.code == PAM_SUCCESS, r
+    codes = [i.strip() for i in r.info if re.fullmatch(r"\s+[A-Z0-9-]{8,}", i)]
+    assert len(codes) == 3, r
+    e.keys["carol"] = (key, int(time.time()) // 30)
+    for lock in (None, gentime(time.time() + 300)):
+        carol_fresh(e, MAX_FAILURES - 1)
+        p = e.b.start("carol")
+        set_token(e, "carol", oathFailureCount=MAX_FAILURES,
+                  oathLastFailure=gentime(time.time()), pamTotpLockedUntil=lock)
+        r = answer(p, codes[0])
+        refused_locked(r)
+        attrs = token_attrs(e.s, "carol")
+        assert attrs["oathFailureCount"] == str(MAX_FAILURES), attrs
+    set_token(e, "carol", oathFailureCount=0, pamTotpLockedUntil=None)
+    r = e.c.login("carol", "lit:" + codes[0])
+    assert r.code == PAM_SUCCESS and r.logged("event=verify", "result=ok"), r
+
+
 def test_person_without_directory_entry_is_refused(e):
     r = e.a.login("frank", "lit:000000")
     assert r.code == PAM_AUTH_ERR, r
