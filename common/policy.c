@@ -125,6 +125,8 @@ static int count_failure(const struct mfa_policy *p, const char *user, const str
 		o->locked_until = until;
 		return 0;
 	}
+	if (f.with_count) /* files: a count this one passed was locked when it was reached */
+		return 0;
 	/* the directory: locks whoever's increment reached or passed a lockout from the count
 	 * its view saw, so a host dying between its two writes leaves the lockout to the next */
 	if (p->max_failures == 0 || f.failures / p->max_failures <= t->failures / p->max_failures)

@@ -84,12 +84,13 @@ struct mfa_store_enroll {
  * under the user's lock) writes that lockout with the count, so no login between the two
  * finds the count reached and the token unlocked; the directory cannot (the count comes
  * back from the increment) and leaves it to ops->lockout. Out: failures, the count this one
- * made; locked, the lockout was written with it. */
+ * made; locked, the lockout was written with it; with_count, this store writes every
+ * lockout with the count that reached it (so a count this one passed was locked then). */
 struct mfa_store_fail {
 	unsigned every;
 	int64_t until;
 	unsigned failures;
-	bool locked;
+	bool locked, with_count;
 };
 
 #define MFA_STORE_NOSYNC 0x1u /* reset: the caller makes the batch durable (mfa_store_sync) */

@@ -183,6 +183,7 @@ static int files_fail(struct mfa_storage *s, const char *user, const struct mfa_
 		return r;
 	f->failures = st->failures;
 	f->locked = lock;
+	f->with_count = true;
 	return 0;
 }
 
@@ -226,6 +227,9 @@ static int files_use_recovery(struct mfa_storage *s, const char *user, const str
 		return -EINVAL;
 	if ((r = lock_seen(s, user, t, &lock_fd, &st)) < 0)
 		return r;
+	/* a lockout written since t was read (it was judged on no lockout): judged again */
+	if (st->locked_until != t->locked_until)
+		return -ESTALE;
 	if ((r = drop_hash(st, t->recovery[i])) < 0)
 		return r;
 	st->failures = 0;

@@ -257,6 +257,46 @@ static void test_recovery_race_one_wins(void **state)
 	assert_int_equal(o.result, MFA_VERIFY_WRONG);
 }
 
+/* A view read before the failure that locked (a login held at its prompt): a good recovery
+ * code typed now is refused as locked, as a good code is, and stays usable. */
+static void test_recovery_on_a_view_before_the_lockout(void **state)
+{
+	_cleanup_(mfa_token_clearp) struct mfa_token held = { 0 };
+	struct fx *f = *state;
+	struct mfa_verify_outcome o;
+
+	enroll(f);
+	assert_int_equal(verify(f, "000000", NOW).failures, 1);
+	load(f, &held);
+	assert_int_equal(verify(f, "000001", NOW).failures, 2);
+	assert_int_equal(verify(f, "000002", NOW).locked_until, NOW + 300);
+	assert_int_equal(mfa_policy_verify(&f->p, USER, &held, f->codes[0], NOW + 10, &o), 0);
+	assert_int_equal(o.result, MFA_VERIFY_LOCKED);
+	assert_int_equal(o.locked_until, NOW + 300);
+	assert_int_equal(verify(f, f->codes[0], NOW + 301).result, MFA_VERIFY_OK_RECOVERY);
+}
+
+/* The files store writes a lockout with the failure that reaches it: a failure judged on a
+ * view from before an earlier lockout (over now) locks nothing that is not due. */
+static void test_stale_view_failure_no_lockout_not_due(void **state)
+{
+	_cleanup_(mfa_token_clearp) struct mfa_token held = { 0 }, t = { 0 };
+	struct fx *f = *state;
+	struct mfa_verify_outcome o;
+
+	enroll(f);
+	assert_int_equal(verify(f, "000000", NOW).failures, 1);
+	load(f, &held);
+	assert_int_equal(verify(f, "000001", NOW).failures, 2);
+	assert_int_equal(verify(f, "000002", NOW).locked_until, NOW + 300);
+	assert_int_equal(verify(f, "000003", NOW + 301).failures, 4);
+	assert_int_equal(mfa_policy_verify(&f->p, USER, &held, "000004", NOW + 302, &o), 0);
+	assert_int_equal(o.failures, 5);
+	assert_int_equal(o.locked_until, 0);
+	load(f, &t);
+	assert_int_equal(mfa_policy_decide(&f->p, &t, 1, NOW + 303), MFA_DECIDE_VERIFY);
+}
+
 /* The failure that reaches max_failures and its lockout are one write: no login between them
  * finds the count at max_failures and the token unlocked. A store wrapper runs a second
  * login with the good code right after that failure's write returns, before the policy goes
@@ -321,6 +361,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_malformed_counts, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_failures_and_lockout, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_failures_counted_exactly, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_recovery_on_a_view_before_the_lockout, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_stale_view_failure_no_lockout_not_due, setup,
+					teardown),
 	cmocka_unit_test_setup_teardown(test_lockout_in_the_failing_write, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_recovery_once, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_recovery_race_one_wins, setup, teardown),
