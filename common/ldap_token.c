@@ -177,8 +177,8 @@ static int parse_attr(const char *a, struct berval **v, struct mfa_ldap_token *t
 	else if (strcasecmp(a, "oathTOTPLastTimeStep") == 0 &&
 		 (r = parse_int(v[0], 0, INT64_MAX, &n)) == 0)
 		t->last_step = n;
-	else if (strcasecmp(a, "oathFailureCount") == 0 &&
-		 (r = parse_int(v[0], 0, 1000000, &n)) == 0)
+	else if (strcasecmp(a, "oathFailureCount") == 0 && /* as the files store: counted for good */
+		 (r = parse_int(v[0], 0, UINT32_MAX, &n)) == 0)
 		t->failures = (unsigned)n, t->has_failure_count = true;
 	else if (strcasecmp(a, "pamTotpGeneration") == 0 &&
 		 (r = parse_int(v[0], 0, INT64_MAX - 1, &n)) == 0)

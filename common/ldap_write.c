@@ -115,11 +115,17 @@ static int postread_count(LDAPControl **ctrls, unsigned *ret)
 				break;
 			if (strncasecmp(attr.bv_val, "oathFailureCount", attr.bv_len) == 0 &&
 			    vals[0].bv_len > 0 && vals[0].bv_len < 12) {
-				char buf[12];
+				char buf[12], *end;
+				unsigned long long n;
 				memcpy(buf, vals[0].bv_val, vals[0].bv_len);
 				buf[vals[0].bv_len] = '\0';
-				*ret = (unsigned)strtoul(buf, NULL, 10);
-				r = 0;
+				errno = 0;
+				n = strtoull(buf, &end, 10);
+				/* what a read of the entry accepts (ldap_token.c) */
+				if (errno == 0 && *end == '\0' && buf[0] != '-' && n <= UINT32_MAX) {
+					*ret = (unsigned)n;
+					r = 0;
+				}
 			}
 			ber_bvarray_free(vals);
 			vals = NULL;

@@ -285,6 +285,20 @@ def test_recovery_code_on_a_view_before_the_lockout_is_refused(e):
     assert r.code == PAM_SUCCESS and r.logged("event=verify", "result=ok"), r
 
 
+def test_failure_count_past_a_million_still_read(e):
+    """Failures are counted for good (with lockouts off, or over the years): a count past
+    1000000 still reads, so the person still logs in and can be unlocked; it once made the
+    entry malformed, refused to every login and to mfa-resetd's unlock and reset alike."""
+    key, step = carol_fresh(e, 1000000)
+    set_token(e, "carol", oathLastFailure=gentime(time.time() - 400))
+    r = e.a.login("carol", "lit:%06d" % ((int(oathtool(key, step)) + 500000) % 1000000))
+    assert r.code == PAM_AUTH_ERR and r.logged("event=verify", "reason=wrong-code"), r
+    assert token_attrs(e.s, "carol")["oathFailureCount"] == "1000001"
+    r = e.b.login("carol", "lit:" + oathtool(key, step))
+    assert r.code == PAM_SUCCESS, r
+    assert token_attrs(e.s, "carol")["oathFailureCount"] == "0"
+
+
 def test_person_without_directory_entry_is_refused(e):
     r = e.a.login("frank", "lit:000000")
     assert r.code == PAM_AUTH_ERR, r
