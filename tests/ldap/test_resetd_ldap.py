@@ -114,6 +114,29 @@ def test_unlock_clears_failures_and_keeps_the_token(e):
     expect(d.run("admin1", "--unlock", "alice"), 0, "unlock of a reset token")
 
 
+def test_status_and_list_show_a_lockout_counted_but_not_written(e):
+    """A host counted the failure that reaches max_failures and died before writing its
+    lockout: --status and --list show erin locked out as the logins decide it."""
+    s, d = e.s, e.d
+    s.as_root("dn: %s\nchangetype: modify\nreplace: oathFailureCount\noathFailureCount: 5\n-\n"
+              "replace: oathLastFailure\noathLastFailure: %s\n-\nreplace: pamTotpLockedUntil\n-\n"
+              % (fx.token_dn("erin"),
+                 time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time()))))
+    rc, kv = pdriver(e.a, "decide", "erin", 1)
+    assert kv["decision"] == "locked", kv
+    for args in (("--status", "erin"), ("--list",)):
+        p = d.run("admin1", *args)
+        expect(p, 0, " ".join(args))
+        assert re.search(r"^erin +enrolled .*locked out until", p.stdout, re.M), p.stdout
+    p = d.run("admin1", "--json", "--status", "erin")
+    until = json.loads(p.stdout)["results"][0]["locked_until"]
+    # the daemon's own lockout settings (its config sets none: lock_seconds 300)
+    assert abs(until - (time.time() + 300)) < 30, until
+    expect(d.run("admin1", "--unlock", "erin"), 0, "--unlock erin")
+    rc, kv = pdriver(e.a, "decide", "erin", 1)
+    assert kv["decision"] == "verify", kv
+
+
 def test_status_and_json_unchanged(e):
     d = e.d
     p = d.run("admin1", "--status", "alice", "bob", "gina", "frank", "nosuchuser")
